@@ -1,0 +1,50 @@
+# The two commands a newcomer needs: `make demo` and `make test` (see README.md).
+# Both set up what they need: a virtualenv with the package, and the stack's jars via Maven.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+SITREP := $(BIN)/sitrep
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test lint unit down status clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
+	@command -v java >/dev/null || { echo "Java 17+ is required (java not found)"; exit 1; }
+	@command -v mvn >/dev/null || { echo "Maven is required (mvn not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## Start Kafka and Elasticsearch, create the topics and run the pipeline as far as it exists.
+demo: setup
+	$(SITREP) stack up
+	$(SITREP) topics ensure
+	$(SITREP) demo
+	@echo "The stack keeps running; stop it with: $(SITREP) stack down"
+
+## Lint, type-check and run every test; integration tests start (and stop) the real stack.
+test: setup lint
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## Only the tests that need no services.
+unit: setup
+	$(BIN)/pytest -m 'not integration'
+
+down: setup
+	$(SITREP) stack down
+
+status: setup
+	$(SITREP) stack status
+
+clean: down
+	rm -rf .sitrep $(VENV) deploy/local/elasticsearch/target

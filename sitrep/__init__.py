@@ -1,0 +1,3 @@
+"""sitrep: composition root (settings, logging, CLI) for the situation-report pipeline."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Subcommands of the ``sitrep`` CLI, one module per group."""

@@ -1,0 +1,119 @@
+"""Frozen settings from the environment (prefix ``SITREP_``, nested with ``__``) and ``.env``.
+
+Example: ``SITREP_KAFKA__BOOTSTRAP_SERVERS=10.0.0.5:9092`` or ``SITREP_STACK__ES_HEAP=1g``.
+Secrets are ``SecretStr`` so they never show up in logs or reprs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TopicNames(_Section):
+    reports: str = "sitrep.reports"
+    deadletter: str = "sitrep.deadletter"
+    status: str = "sitrep.status"
+    alerts: str = "sitrep.alerts"
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    topics: TopicNames = TopicNames()
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    # Reports and alerts are the source of truth (all else is rebuilt from them): keep forever.
+    reports_retention_ms: int = -1
+    alerts_retention_ms: int = -1
+    deadletter_retention_ms: int = 90 * 24 * 3600 * 1000
+
+    def client_options(self) -> dict[str, object]:
+        """Connection options shared by every kafka-python client."""
+        options: dict[str, object] = {
+            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            if self.sasl_password is not None:
+                options["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        return options
+
+
+class ElasticsearchSettings(_Section):
+    url: str = "http://127.0.0.1:9200"
+    username: str | None = None
+    password: SecretStr | None = None
+    api_key: SecretStr | None = None
+    verify_certs: bool = True
+    request_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class StackSettings(_Section):
+    """The local development stack (deploy/local): real Kafka and Elasticsearch from Maven jars."""
+
+    kafka_version: str = "3.9.2"
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    es_port: int = 9200
+    es_heap: str = "512m"
+    java: str | None = None
+    maven: str = "mvn"
+    startup_timeout_s: float = Field(default=180.0, gt=0)
+    assets_dir: Path = PROJECT_ROOT / "deploy" / "local"
+    jars_dir: Path | None = Field(
+        default=None,
+        description="cache of resolved jars; default HOME/jars, shareable between homes",
+    )
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "console", "json"] = "auto"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SITREP_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        frozen=True,
+        extra="ignore",
+    )
+
+    home: Path = Field(default=Path(".sitrep"), description="state, data and logs of local runs")
+    province_code: str = "64"
+    kafka: KafkaSettings = KafkaSettings()
+    elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
+    stack: StackSettings = StackSettings()
+    log: LogSettings = LogSettings()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; keyword overrides win (used by the CLI and tests)."""
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """One line per bad setting, named as the environment variable the user has to fix."""
+    lines = ["invalid settings:"]
+    for problem in error.errors():
+        variable = "SITREP_" + "__".join(str(part) for part in problem["loc"]).upper()
+        lines.append(f"  {variable}: {problem['msg']}")
+    return "\n".join(lines)

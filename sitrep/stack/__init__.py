@@ -1,0 +1,37 @@
+"""The local development stack: real Kafka and Elasticsearch started from Maven-resolved jars."""
+
+from __future__ import annotations
+
+from sitrep.settings import Settings
+
+from .elasticsearch import ElasticsearchService
+from .kafka import KafkaService
+from .service import Service, ServiceState, StartResult
+from .tools import StackError
+
+
+def services(settings: Settings) -> list[Service]:
+    """In start order; stopped in reverse."""
+    return [KafkaService(settings), ElasticsearchService(settings)]
+
+
+def up(settings: Settings, only: str | None = None) -> list[StartResult]:
+    return [service.start() for service in _select(settings, only)]
+
+
+def down(settings: Settings, only: str | None = None) -> list[tuple[str, bool]]:
+    return [(service.name, service.stop()) for service in reversed(_select(settings, only))]
+
+
+def status(settings: Settings) -> list[ServiceState]:
+    return [service.state() for service in services(settings)]
+
+
+def _select(settings: Settings, only: str | None) -> list[Service]:
+    chosen = [s for s in services(settings) if only is None or s.name == only]
+    if not chosen:
+        raise StackError(f"unknown service {only!r}; choose kafka or elasticsearch")
+    return chosen
+
+
+__all__ = ["ServiceState", "StackError", "StartResult", "down", "services", "status", "up"]

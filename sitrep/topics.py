@@ -1,0 +1,119 @@
+"""The pipeline's Kafka topics (names from DESIGN.md) and how to bring a cluster in line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sitrep.settings import KafkaSettings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TopicChange:
+    topic: str
+    action: str  # created | updated | unchanged | warning
+    detail: str = ""
+
+
+def desired_topics(kafka: KafkaSettings) -> list[TopicSpec]:
+    """The topics of DESIGN.md with their partitions and retention, from settings."""
+    names = kafka.topics
+
+    def spec(name: str, **configs: str) -> TopicSpec:
+        return TopicSpec(name, kafka.partitions, kafka.replication_factor, configs)
+
+    return [
+        spec(
+            names.reports,
+            **{"cleanup.policy": "delete", "retention.ms": str(kafka.reports_retention_ms)},
+        ),
+        spec(
+            names.deadletter,
+            **{"cleanup.policy": "delete", "retention.ms": str(kafka.deadletter_retention_ms)},
+        ),
+        # Latest status per area code: compaction keeps one record per key forever.
+        spec(names.status, **{"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}),
+        spec(
+            names.alerts,
+            **{"cleanup.policy": "delete", "retention.ms": str(kafka.alerts_retention_ms)},
+        ),
+    ]
+
+
+def plan_config_changes(
+    wanted: Mapping[str, str], current: Mapping[str, str | None]
+) -> dict[str, str]:
+    """The settings that differ between what a topic has and what it should have."""
+    return {key: value for key, value in wanted.items() if current.get(key) != value}
+
+
+def ensure_topics(admin: Any, specs: list[TopicSpec]) -> list[TopicChange]:
+    """Create missing topics and align the configs of existing ones; idempotent.
+
+    Partitions are never reduced or silently increased: more partitions would move keys (areas)
+    to other partitions, so a mismatch is reported for an operator to decide.
+    """
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    existing = set(admin.list_topics())
+    missing = [s for s in specs if s.name not in existing]
+    changes: list[TopicChange] = []
+    if missing:
+        admin.create_topics(
+            {
+                s.name: {
+                    "num_partitions": s.partitions,
+                    "replication_factor": s.replication_factor,
+                    "configs": dict(s.configs),
+                }
+                for s in missing
+            },
+            timeout_ms=30_000,
+            wait_for_metadata=True,
+        )
+        changes += [TopicChange(s.name, "created", f"{s.partitions} partitions") for s in missing]
+
+    present = [s for s in specs if s.name in existing]
+    if not present:
+        return changes
+    described_topics = admin.describe_topics([s.name for s in present])
+    partitions = {t["name"]: len(t["partitions"]) for t in described_topics}
+    described = admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, s.name, list(s.configs)) for s in present],
+        config_filter="all",
+    )
+    topic_configs = described.get("topic", {})
+    for s in present:
+        current = {k: _config_value(v) for k, v in topic_configs.get(s.name, {}).items()}
+        delta = plan_config_changes(s.configs, current)
+        if delta:
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, s.name, delta)])
+            changes.append(
+                TopicChange(s.name, "updated", ", ".join(f"{k}={v}" for k, v in delta.items()))
+            )
+        else:
+            changes.append(TopicChange(s.name, "unchanged"))
+        if partitions.get(s.name) != s.partitions:
+            changes.append(
+                TopicChange(
+                    s.name,
+                    "warning",
+                    f"has {partitions.get(s.name)} partitions, settings ask for {s.partitions}; "
+                    "not changed (would move areas between partitions)",
+                )
+            )
+    return changes
+
+
+def _config_value(entry: Mapping[str, Any]) -> str | None:
+    value = entry.get("value")
+    return None if value is None else str(value)

@@ -1,0 +1,76 @@
+"""`sitrep topics ensure` creates the DESIGN.md topics with partitions, retention and compaction."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from kafka.admin import ConfigResource, ConfigResourceType
+
+from sitrep import clients
+from sitrep.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+SITREP = str(Path(sys.executable).with_name("sitrep"))
+
+
+def _ensure(env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [SITREP, "topics", "ensure"], env={**os.environ, **env}, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_topics_are_created_once_with_their_settings(local_stack: Settings) -> None:
+    prefix = f"it{uuid.uuid4().hex[:8]}"
+    env = {
+        f"SITREP_KAFKA__TOPICS__{role.upper()}": f"{prefix}.{role}"
+        for role in ("reports", "deadletter", "status", "alerts")
+    }
+    first = _ensure(env)
+    second = _ensure(env)
+
+    assert first.count("created") == 4
+    assert "created" not in second and second.count("unchanged") == 4
+
+    admin = clients.kafka_admin(local_stack)
+    try:
+        described = {
+            t["name"]: t for t in admin.describe_topics([f"{prefix}.reports", f"{prefix}.status"])
+        }
+        configs = admin.describe_configs(
+            [
+                ConfigResource(ConfigResourceType.TOPIC, f"{prefix}.status", ["cleanup.policy"]),
+                ConfigResource(ConfigResourceType.TOPIC, f"{prefix}.reports", ["cleanup.policy"]),
+            ],
+            config_filter="all",
+        )["topic"]
+        admin.delete_topics(list(env.values()))
+    finally:
+        admin.close()
+
+    assert len(described[f"{prefix}.reports"]["partitions"]) == 6
+    assert configs[f"{prefix}.status"]["cleanup.policy"]["value"] == "compact"
+    assert configs[f"{prefix}.reports"]["cleanup.policy"]["value"] == "delete"
+
+
+def test_a_drifted_retention_is_put_back(local_stack: Settings) -> None:
+    prefix = f"it{uuid.uuid4().hex[:8]}"
+    env = {
+        f"SITREP_KAFKA__TOPICS__{r.upper()}": f"{prefix}.{r}"
+        for r in ("reports", "deadletter", "status", "alerts")
+    }
+    _ensure(env)
+    changed = _ensure({**env, "SITREP_KAFKA__DEADLETTER_RETENTION_MS": "3600000"})
+    admin = clients.kafka_admin(local_stack)
+    try:
+        admin.delete_topics(list(env.values()))
+    finally:
+        admin.close()
+    assert f"{prefix}.deadletter" in changed and "updated    retention.ms=3600000" in changed
