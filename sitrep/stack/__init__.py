@@ -16,7 +16,9 @@ def services(settings: Settings) -> list[Service]:
 
 
 def up(settings: Settings, only: str | None = None) -> list[StartResult]:
-    return [service.start() for service in _select(settings, only)]
+    """Launch every service first, then wait for each: the JVMs start up side by side."""
+    launches = [service.launch() for service in _select(settings, only)]
+    return [launch.wait_ready() for launch in launches]
 
 
 def down(settings: Settings, only: str | None = None) -> list[tuple[str, bool]]:

@@ -52,6 +52,21 @@ class StartResult:
     pid: int
 
 
+@dataclass(frozen=True)
+class Launch:
+    """A service process that was started (or found running) and may not serve yet."""
+
+    service: Service
+    record: process.PidRecord
+    began: float
+    started: bool
+
+    def wait_ready(self) -> StartResult:
+        self.service.wait_ready(self.record)
+        seconds = time.monotonic() - self.began
+        return StartResult(self.service.name, self.started, seconds, self.record.pid)
+
+
 class Service(abc.ABC):
     name: str
 
@@ -108,11 +123,14 @@ class Service(abc.ABC):
 
     def start(self) -> StartResult:
         """Idempotent: a running instance of ours is left alone."""
+        return self.launch().wait_ready()
+
+    def launch(self) -> Launch:
+        """Start the process if it is not running yet, without waiting for it to serve."""
         began = time.monotonic()
         running = process.running_record(self.pid_file)
         if running is not None:
-            self._wait_ready(running)
-            return StartResult(self.name, False, time.monotonic() - began, running.pid)
+            return Launch(self, running, began, started=False)
         if process.port_open("127.0.0.1", self.port):
             raise StackError(
                 f"port {self.port} is already taken by a process this stack did not start "
@@ -128,8 +146,7 @@ class Service(abc.ABC):
             cwd=self.layout.home,
         )
         self.log.info("started", pid=record.pid, logs=str(self.log_dir))
-        self._wait_ready(record)
-        return StartResult(self.name, True, time.monotonic() - began, record.pid)
+        return Launch(self, record, began, started=True)
 
     def stop(self) -> bool:
         record = process.running_record(self.pid_file)
@@ -165,7 +182,7 @@ class Service(abc.ABC):
         if result.returncode != 0:
             raise StackError(f"{args[0]} failed; see {log_file}:\n{process.tail(log_file, 20)}")
 
-    def _wait_ready(self, record: process.PidRecord) -> None:
+    def wait_ready(self, record: process.PidRecord) -> None:
         deadline = time.monotonic() + self.stack.startup_timeout_s
         while time.monotonic() < deadline:
             if not process.is_running(record):
