@@ -10,7 +10,7 @@ from sitrep.log_setup import quiet_library_logs
 from sitrep.settings import Settings
 
 from .process import port_open
-from .service import Layout, Service
+from .service import Service
 from .tools import java_binary, run_maven
 
 MAIN_CLASS = "kafka.Kafka"
@@ -148,6 +148,3 @@ def _random_cluster_id() -> str:
     import base64
 
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-
-
-__all__ = ["KafkaService", "Layout"]
