@@ -5,6 +5,7 @@ Importing this package loads no area data; ``default_registry()`` does, on first
 
 from schemas.alert import ALERT_SCHEMA_VERSION, Alert, AlertState, AlertTier, make_alert_id
 from schemas.common import Identifier, Timestamp, ValidationProblem, validation_problems
+from schemas.deadletter import DeadLetter, Reason, Stage, make_dead_letter
 from schemas.export import export_json_schemas, json_schema_documents
 from schemas.registry import (
     Area,
@@ -54,16 +55,19 @@ __all__ = [
     "AreaRegistry",
     "AreaStatus",
     "Category",
+    "DeadLetter",
     "FieldReport",
     "GeoPoint",
     "Identifier",
     "IncidentState",
     "OperationPhase",
+    "Reason",
     "RegistryDataError",
     "ReportKind",
     "ReportSource",
     "Reporter",
     "ReporterRole",
+    "Stage",
     "StatusLevel",
     "Timestamp",
     "TopReport",
@@ -74,6 +78,7 @@ __all__ = [
     "json_schema_documents",
     "level_of_code",
     "make_alert_id",
+    "make_dead_letter",
     "parse_report",
     "report_to_json_bytes",
     "validation_problems",

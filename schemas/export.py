@@ -9,6 +9,7 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from schemas.alert import ALERT_SCHEMA_VERSION, Alert
+from schemas.deadletter import DEADLETTER_SCHEMA_VERSION, DeadLetter
 from schemas.report import REPORT_SCHEMA_VERSION, FieldReport
 from schemas.status import STATUS_SCHEMA_VERSION, AreaStatus
 
@@ -22,6 +23,7 @@ _DOCUMENTS: Final[dict[str, tuple[type[BaseModel], str, int]]] = {
     "field-report": (FieldReport, "sitrep field report", REPORT_SCHEMA_VERSION),
     "area-status": (AreaStatus, "sitrep area status", STATUS_SCHEMA_VERSION),
     "alert": (Alert, "sitrep alert", ALERT_SCHEMA_VERSION),
+    "dead-letter": (DeadLetter, "sitrep dead-letter record", DEADLETTER_SCHEMA_VERSION),
 }
 
 

@@ -1,4 +1,8 @@
-"""The single ``sitrep`` entry point: one CLI, one subcommand group per role or tool."""
+"""The single ``sitrep`` entry point: one CLI, one subcommand group per role or tool.
+
+Subcommands are imported only when they run, so ``sitrep --help`` stays fast and a role that
+needs Faust or FastAPI does not load them for every other command.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,34 @@ import click
 from pydantic import ValidationError
 
 from sitrep import __version__
-from sitrep.commands import demo_cmd, schema_cmd, stack_cmd, topics_cmd
-from sitrep.commands.common import Context
+from sitrep.commands.common import Context, LazyGroup
 from sitrep.log_setup import configure_logging
 from sitrep.settings import describe_settings_error, load_settings
 
+# name -> "module:attribute" of a click command or group, in the order --help lists them.
+COMMANDS: dict[str, str] = {
+    "stack": "sitrep.commands.stack_cmd:stack",
+    "topics": "sitrep.commands.topics_cmd:topics",
+    "schema": "sitrep.commands.schema_cmd:schema",
+    "intake": "producers.commands:intake",
+    "produce": "producers.commands:produce",
+    "simulate": "producers.commands:simulate",
+    "worker": "streams.commands:worker",
+    "replay": "streams.commands:replay",
+    "index": "sinks.commands:index",
+    "es": "sinks.commands:es",
+    "search": "sinks.commands:search",
+    "serve": "sinks.commands:serve",
+    "bench": "bench.commands:bench",
+    "demo": "sitrep.commands.demo_cmd:demo",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="sitrep")
 @click.option(
     "--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR (SITREP_LOG__LEVEL)."
@@ -30,9 +55,3 @@ def main(ctx: click.Context, log_level: str | None) -> None:
         raise click.ClickException(describe_settings_error(exc)) from None
     configure_logging((log_level or settings.log.level).upper(), settings.log.format)
     ctx.obj = Context(settings)
-
-
-main.add_command(stack_cmd.stack)
-main.add_command(topics_cmd.topics)
-main.add_command(schema_cmd.schema)
-main.add_command(demo_cmd.demo)

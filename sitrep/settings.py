@@ -12,6 +12,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from producers.settings import IntakeSettings
+from sinks.settings import IndexerSettings, WebSettings
+from streams.settings import WorkerSettings
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -103,6 +107,10 @@ class Settings(BaseSettings):
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     stack: StackSettings = StackSettings()
     log: LogSettings = LogSettings()
+    intake: IntakeSettings = IntakeSettings()
+    worker: WorkerSettings = WorkerSettings()
+    indexer: IndexerSettings = IndexerSettings()
+    web: WebSettings = WebSettings()
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -36,3 +36,13 @@ def local_stack(settings: Settings) -> Iterator[Settings]:
     for service in reversed(stack.services(settings)):
         if service.name in started_here:
             service.stop()
+
+
+@pytest.fixture
+def stack_services(local_stack: Settings) -> Iterator[dict[str, stack.Service]]:
+    """The stack's services by name, for tests that stop and restart Kafka or Elasticsearch.
+
+    Whatever a test stops is started again afterwards, so later tests find the stack running.
+    """
+    yield {service.name: service for service in stack.services(local_stack)}
+    stack.up(local_stack)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -23,3 +25,33 @@ pass_context = click.make_pass_decorator(Context)
 def fail(message: str) -> NoReturn:
     """Stop with a message the user can act on and exit status 1, without a traceback."""
     raise click.ClickException(message)
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are ``module:attribute`` strings resolved on first use."""
+
+    def __init__(self, *args: object, lazy: dict[str, str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in self._lazy if self._available(name)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self._lazy or not self._available(cmd_name):
+            return None
+        module_name, attribute = self._lazy[cmd_name].split(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self._lazy[cmd_name]} is not a click command")
+        return command
+
+    def _available(self, name: str) -> bool:
+        module_name = self._lazy[name].split(":")[0]
+        spec = importlib.util.find_spec(module_name.split(".")[0])
+        if spec is None:
+            return False
+        try:
+            return importlib.util.find_spec(module_name) is not None
+        except ModuleNotFoundError:
+            return False

@@ -36,4 +36,13 @@ def _select(settings: Settings, only: str | None) -> list[Service]:
     return chosen
 
 
-__all__ = ["ServiceState", "StackError", "StartResult", "down", "services", "status", "up"]
+__all__ = [
+    "Service",
+    "ServiceState",
+    "StackError",
+    "StartResult",
+    "down",
+    "services",
+    "status",
+    "up",
+]

@@ -19,6 +19,7 @@ def exported(tmp_path: Path) -> dict[str, dict[str, Any]]:
     assert sorted(p.name for p in written) == [
         "alert.schema.json",
         "area-status.schema.json",
+        "dead-letter.schema.json",
         "field-report.schema.json",
     ]
     assert all(p.parent == out_dir for p in written)

@@ -28,7 +28,12 @@ def test_schema_export_writes_json_schema_files(tmp_path: Path) -> None:
     result = _sitrep("schema", "export", "--out", str(tmp_path / "json"))
     assert result.returncode == 0, result.stderr
     written = sorted(Path(line).name for line in result.stdout.split())
-    assert written == ["alert.schema.json", "area-status.schema.json", "field-report.schema.json"]
+    assert written == [
+        "alert.schema.json",
+        "area-status.schema.json",
+        "dead-letter.schema.json",
+        "field-report.schema.json",
+    ]
     report = json.loads((tmp_path / "json" / "field-report.schema.json").read_text())
     assert {"report_id", "occurred_at", "district", "severity"} <= set(report["required"])
 

@@ -1,0 +1,106 @@
+"""What every benchmark shares: timing, percentiles, the result table and the JSON result file.
+
+A benchmark measures a stage and, in the same run, the ceiling for that stage (e.g. raw
+kafka-python on the same bytes), so the ratio stays meaningful on a busy or different machine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured rate, optionally with its ceiling and latency percentiles (milliseconds)."""
+
+    name: str
+    count: int
+    seconds: float
+    ceiling_name: str | None = None
+    ceiling_rate: float | None = None
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    notes: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.ceiling_rate:
+            return None
+        return self.rate / self.ceiling_rate
+
+
+def percentiles(
+    samples: Sequence[float], points: Sequence[float] = (50, 95, 99)
+) -> dict[str, float]:
+    """Nearest-rank percentiles of ``samples`` as {"p50": ..., ...}; empty input gives {}."""
+    if not samples:
+        return {}
+    ordered = sorted(samples)
+    result = {}
+    for point in points:
+        rank = max(1, math.ceil(point / 100 * len(ordered)))
+        result[f"p{point:g}"] = ordered[rank - 1]
+    return result
+
+
+class Stopwatch:
+    def __enter__(self) -> Stopwatch:
+        self.started = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.started
+
+
+def format_table(figures: Sequence[Figure]) -> str:
+    header = (
+        f"{'benchmark':<34} {'count':>9} {'seconds':>8} {'per s':>10} "
+        f"{'ceiling/s':>10} {'ratio':>6}  latency ms"
+    )
+    lines = [header, "-" * len(header)]
+    for f in figures:
+        ceiling = f"{f.ceiling_rate:>10.0f}" if f.ceiling_rate else f"{'':>10}"
+        ratio = f"{f.ratio:>6.2f}" if f.ratio is not None else f"{'':>6}"
+        latency = " ".join(f"{k}={v:.0f}" for k, v in f.latency_ms.items())
+        lines.append(
+            f"{f.name:<34} {f.count:>9} {f.seconds:>8.2f} {f.rate:>10.0f} "
+            f"{ceiling} {ratio}  {latency}"
+        )
+    return "\n".join(lines)
+
+
+def write_result(
+    path: Path, benchmark: str, figures: Sequence[Figure], params: dict[str, object]
+) -> Path:
+    """One JSON file per run: parameters, machine, and every figure with its ceiling and ratio."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "benchmark": benchmark,
+        "at": datetime.now(UTC).isoformat(),
+        "machine": {
+            "cpus": _cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "params": params,
+        "figures": [{**asdict(f), "rate": f.rate, "ratio": f.ratio} for f in figures],
+    }
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    return path
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
