@@ -25,7 +25,7 @@ demo: setup
 	$(SITREP) stack up
 	$(SITREP) topics ensure
 	$(SITREP) demo
-	@echo "The stack keeps running; stop it with: $(SITREP) stack down"
+	@echo "Everything keeps running: $(SITREP) demo stop stops the pipeline, $(SITREP) stack down all of it."
 
 ## Lint, type-check and run every test; integration tests start (and stop) the real stack.
 test: setup lint

@@ -287,10 +287,18 @@ class AreaRegistry:
 
     def get(self, code: str) -> Area | None:
         """The area with this code, or None. Only a village-shaped code loads villages."""
-        level = level_of_code(code) if isinstance(code, str) else None
-        if level is None:
+        if not isinstance(code, str):
             return None
-        return self._index_for_level(level).by_code.get(code)
+        # Hot path of report validation (~15 lookups per report): plain dict hits first, the
+        # shape check only decides whether an unknown code is worth loading villages for.
+        area = self._upper.by_code.get(code)
+        if area is not None:
+            return area
+        if self._village_index is not None:
+            return self._village_index.by_code.get(code)
+        if level_of_code(code) is not AreaLevel.VILLAGE:
+            return None
+        return self._villages().by_code.get(code)
 
     def __contains__(self, code: object) -> bool:
         return isinstance(code, str) and self.get(code) is not None
@@ -350,7 +358,9 @@ class AreaRegistry:
         """True if ``code`` is ``ancestor_code`` or lies inside it; False for unknown codes."""
         if self.get(code) is None or self.get(ancestor_code) is None:
             return False
-        return any(area.code == ancestor_code for area in self.lineage(code))
+        # Codes nest by construction (_check_areas: a parent's code is the child's minus its
+        # last segment), so a prefix test is the lineage test without walking it.
+        return code == ancestor_code or code.startswith(ancestor_code + ".")
 
     def find_by_name(
         self, name: str, level: AreaLevel | str | None = None, within: str | None = None

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from producers.settings import IntakeSettings
@@ -103,6 +104,10 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=Path(".sitrep"), description="state, data and logs of local runs")
     province_code: str = "64"
+    timezone: str = Field(
+        default="Asia/Makassar",
+        description="local time of the operation (WITA): shown in the web, reports and reasons",
+    )
     kafka: KafkaSettings = KafkaSettings()
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     stack: StackSettings = StackSettings()
@@ -111,6 +116,15 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     indexer: IndexerSettings = IndexerSettings()
     web: WebSettings = WebSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r}, e.g. Asia/Makassar") from None
+        return name
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -117,3 +117,24 @@ def ensure_topics(admin: Any, specs: list[TopicSpec]) -> list[TopicChange]:
 def _config_value(entry: Mapping[str, Any]) -> str | None:
     value = entry.get("value")
     return None if value is None else str(value)
+
+
+def group_lag(admin: Any, group_id: str, topic: str) -> int:
+    """Records of ``topic`` the consumer group has not committed yet (all, if it never did).
+
+    Faust and the indexer commit offsets only after their work is done, so a lag of 0 means
+    everything written so far has been processed.
+    """
+    from kafka import TopicPartition
+    from kafka.admin import OffsetSpec
+
+    partitions = admin.describe_topics([topic])[0]["partitions"]
+    specs = {TopicPartition(topic, p["partition_index"]): OffsetSpec.LATEST for p in partitions}
+    ends = admin.list_partition_offsets(specs)
+    committed = admin.list_group_offsets({group_id: list(specs)}).get(group_id, {})
+    lag = 0
+    for tp, end in ends.items():
+        meta = committed.get(tp)
+        done = meta.offset if meta is not None and meta.offset >= 0 else 0
+        lag += max(0, end.offset - done)
+    return lag

@@ -1,6 +1,13 @@
-"""Settings of the Faust worker (status engine, later alert rules): ``SITREP_WORKER__*``."""
+"""Settings of the Faust worker (status engine, later alert rules): ``SITREP_WORKER__*``.
+
+Rules (weights, thresholds, windows, intervals) are not settings: they live in the scoring
+file (``streams/config/scoring.yaml``, or ``scoring_config`` to use another one).
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -8,6 +15,43 @@ from pydantic import BaseModel, ConfigDict, Field
 class WorkerSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    app_id: str = "sitrep-worker"
+    app_id: str = Field(
+        default="sitrep-worker",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Faust app id: consumer group and prefix of the worker's internal topics",
+    )
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)
+    scoring_config: Path | None = Field(
+        default=None, description="scoring rules file; default: the packaged scoring.yaml"
+    )
+    store: Literal["rocksdict", "memory"] = Field(
+        default="rocksdict", description="table store; memory keeps state only in the changelog"
+    )
+    data_dir: Path | None = Field(default=None, description="table stores; default HOME/worker")
+    batch_size: int = Field(default=1000, ge=1, description="reports taken per batch at most")
+    batch_within_ms: int = Field(default=100, ge=1, description="wait at most this for a batch")
+    emit_interval_ms: int = Field(
+        default=1000, ge=50, description="debounce: an area's status is sent at most this often"
+    )
+    heartbeat_s: float = Field(
+        default=60.0, gt=0, description="every status is re-sent this often even if unchanged"
+    )
+    session_timeout_s: float = Field(
+        default=30.0,
+        ge=6,
+        le=300,
+        description="a worker that stopped answering loses its partitions after this",
+    )
+    clock: Literal["auto", "event"] = Field(
+        default="auto",
+        description=(
+            "auto: statuses follow the wall clock while the data is live, event time otherwise; "
+            "event: only event time moves the clock (replays of old data)"
+        ),
+    )
+    live_horizon_h: float = Field(
+        default=24.0,
+        gt=0,
+        description="data is live when its newest received_at is at most this old (clock=auto)",
+    )

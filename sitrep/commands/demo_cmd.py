@@ -1,85 +1,193 @@
-"""``sitrep demo``: the pipeline as far as it exists, on the running stack."""
+"""``sitrep demo``: the whole pipeline, as far as it exists, on the running stack.
+
+Starts the worker, the indexer and the web service in the background, feeds a slice of a
+shipped scenario through Kafka, waits until everything is processed, and shows the result:
+the situation per regency (from Elasticsearch) and a search through the web API.
+"""
 
 from __future__ import annotations
 
-import json
+import time
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
 
 from sitrep import clients
+from sitrep.log_setup import quiet_library_logs
+from sitrep.settings import Settings
+from sitrep.stack import roles
+from sitrep.topics import desired_topics, ensure_topics, group_lag
 
 from .common import Context, fail, pass_context
 
-WITA = ZoneInfo("Asia/Makassar")
+SEARCH_EXAMPLE = "bentrok"
 
 
-@click.command()
-@click.option("--count", default=20, show_default=True, help="Example reports to send.")
-@pass_context
-def demo(ctx: Context, count: int) -> None:
-    """Validate example field reports, write them to Kafka and read them back.
+@click.group(invoke_without_command=True)
+@click.option("--scenario", default="pilkada-kaltim-2024", show_default=True)
+@click.option("--start", default="2024-11-26", show_default=True, help="Scenario time to start at.")
+@click.option("--duration", default="2d", show_default=True, help="Scenario time to feed.")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--timeout", "timeout_s", default=300, show_default=True, help="Seconds to wait.")
+@click.pass_context
+def demo(
+    click_ctx: click.Context,
+    scenario: str,
+    start: str,
+    duration: str,
+    seed: int,
+    timeout_s: int,
+) -> None:
+    """Run the pipeline on a scenario: simulate -> Kafka -> worker + indexer -> search.
 
-    Needs the stack (`sitrep stack up`) and the topics (`sitrep topics ensure`).
+    Needs the stack (`sitrep stack up`). The worker, indexer and web service keep running
+    afterwards; `sitrep demo stop` (or `sitrep stack down`) stops them.
     """
-    from kafka import TopicPartition
+    if click_ctx.invoked_subcommand is not None:
+        return
+    ctx: Context = click_ctx.obj
+    settings = ctx.settings
+    _ensure_topics(settings)
+    for role in roles.ROLES:
+        state = roles.start_role(settings, role)
+        click.echo(f"{role.name:<8} running (pid {state.pid}), log {state.log_file}")
+
+    from producers.commands import simulate
+
+    click.echo(f"\nfeeding {scenario} from {start} for {duration} of scenario time ...")
+    click_ctx.invoke(simulate, scenario=scenario, start=start, duration=duration, seed=seed)
+
+    _wait_until_processed(settings, timeout_s)
+    _show_situation(settings)
+    _show_search(settings)
+    web = f"http://{settings.web.host}:{settings.web.port}"
+    click.echo(
+        f"\nsearch API   {web}/v1/search?q={SEARCH_EXAMPLE}   (docs: {web}/docs)\n"
+        f"worker       http://{settings.worker.web_host}:{settings.worker.web_port}/areas\n"
+        "stop         sitrep demo stop   (the stack: sitrep stack down)"
+    )
+
+
+@demo.command()
+@pass_context
+def stop(ctx: Context) -> None:
+    """Stop the worker, indexer and web service the demo started."""
+    for name, stopped in roles.stop_roles(ctx.settings):
+        click.echo(f"{name:<8} {'stopped' if stopped else 'was not running'}")
+
+
+def _ensure_topics(settings: Settings) -> None:
+    from kafka.errors import KafkaTimeoutError
+
+    try:
+        with quiet_library_logs():
+            admin = clients.kafka_admin(settings, bootstrap_timeout_ms=10_000)
+    except KafkaTimeoutError:
+        fail(f"no Kafka at {settings.kafka.bootstrap_servers}; start it with `sitrep stack up`")
+    try:
+        ensure_topics(admin, desired_topics(settings.kafka))
+    finally:
+        admin.close()
+
+
+def _wait_until_processed(settings: Settings, timeout_s: int) -> None:
+    """Until the worker and the indexer have committed everything on sitrep.reports, and the
+    indexer everything the worker then wrote to sitrep.status."""
+    topics = settings.kafka.topics
+    watched = {
+        "worker": (settings.worker.app_id, topics.reports),
+        "indexer": (settings.indexer.group_id, topics.reports),
+        "status": (settings.indexer.group_id, topics.status),
+    }
+    admin = clients.kafka_admin(settings)
+    deadline = time.monotonic() + timeout_s
+    total, settled = 1, 0
+    try:
+        with click.progressbar(length=total, label="processing", show_eta=False) as bar:
+            # Twice in a row, a few seconds apart: the worker sends statuses debounced
+            # (EMIT_INTERVAL_MS), so an empty status backlog can come just before them.
+            while settled < 2:
+                lags = _lags(admin, watched)
+                if lags is not None:
+                    backlog = max(lags.values())
+                    total = max(total, backlog)
+                    bar.length = total
+                    bar.update(total - backlog - bar.pos)
+                    settled = settled + 1 if backlog == 0 else 0
+                if time.monotonic() > deadline:
+                    fail(
+                        f"not processed within {timeout_s}s (backlog {lags}); see the logs "
+                        f"under {settings.home.resolve() / 'logs'}"
+                    )
+                time.sleep(3 if settled else 1)
+    finally:
+        admin.close()
+
+
+def _lags(admin: Any, watched: dict[str, tuple[str, str]]) -> dict[str, int] | None:
+    """Backlog per (consumer group, topic); None while Kafka cannot say yet (a retriable
+    error, e.g. the group coordinator of a new cluster is still being elected)."""
     from kafka.errors import KafkaError
 
-    from producers.samples import sample_reports
-    from schemas.registry import default_registry
-    from schemas.report import parse_report, report_to_json_bytes
-
-    settings = ctx.settings
-    registry = default_registry()
-    topic = settings.kafka.topics.reports
-    reports = [
-        parse_report(json.dumps(raw))
-        for raw in sample_reports(registry, settings.province_code, count, datetime.now(WITA))
-    ]
     try:
-        producer = clients.kafka_producer(settings)
-        futures = [
-            (r, producer.send(topic, key=r.district.encode(), value=report_to_json_bytes(r)))
-            for r in reports
-        ]
-        producer.flush()
-        sent = [(r, f.get(timeout=30)) for r, f in futures]
-        producer.close()
+        return {name: group_lag(admin, *group_topic) for name, group_topic in watched.items()}
     except KafkaError as exc:
-        fail(f"Kafka at {settings.kafka.bootstrap_servers} did not take the reports: {exc}")
+        if exc.retriable:
+            return None
+        raise
 
-    consumer = clients.kafka_consumer(settings, consumer_timeout_ms=10_000)
-    identical = 0
-    for report, meta in sent:
-        partition = TopicPartition(topic, meta.partition)
-        consumer.assign([partition])
-        consumer.seek(partition, meta.offset)
-        record = next(iter(consumer), None)
-        identical += record is not None and record.value == report_to_json_bytes(report)
-    consumer.close()
 
-    click.echo(f"{'report':<28} {'regency':<32} {'category':<20} sev  partition/offset")
-    for report, meta in sent:
-        area = registry.require(report.district)
+def _show_situation(settings: Settings) -> None:
+    from schemas.registry import default_registry
+    from sinks.es.names import IndexNames
+
+    es = clients.elasticsearch(settings)
+    registry = default_registry()
+    zone = ZoneInfo(settings.timezone)
+    names = IndexNames(settings.indexer.index_prefix)
+    es.indices.refresh(index=names.status)
+    expected = [area.code for area in registry.regencies(settings.province_code)]
+    found = {
+        doc["_id"]: doc["_source"]
+        for doc in es.mget(index=names.status, ids=[settings.province_code, *expected])["docs"]
+        if doc.get("found")
+    }
+    province = registry.require(settings.province_code)
+    reported = sum(code in found for code in expected)
+    click.echo(f"\nsituasi {province.name} ({reported}/{len(expected)} kabupaten/kota):")
+    click.echo(
+        f"{'kode':<7} {'wilayah':<32} {'status':<16} {'skor':>6} {'insiden':>7}  laporan terakhir"
+    )
+    for code in [settings.province_code, *expected]:
+        status = found.get(code)
+        if status is None:
+            click.echo(f"{code:<7} {registry.require(code).name:<32} (belum ada status)")
+            continue
         click.echo(
-            f"{report.report_id:<28} {area.name:<32} {report.category.value:<20} "
-            f"{report.severity:>3}  {meta.partition}/{meta.offset}"
+            f"{code:<7} {status['area_name']:<32} {status['level']:<16} {status['score']:>6.1f} "
+            f"{status['open_incidents']:>7}  {_local(status.get('last_report_at'), zone)}"
         )
-    click.echo(
-        f"{len(sent)} reports validated and acknowledged by Kafka on {topic}; "
-        f"{identical} read back byte-identical."
-    )
-    from elasticsearch import ApiError, TransportError
+    es.close()
 
+
+def _show_search(settings: Settings) -> None:
+    import httpx
+
+    url = f"http://{settings.web.host}:{settings.web.port}/v1/search"
     try:
-        es = clients.elasticsearch(settings)
-        info, health = es.info(), es.cluster.health()
-    except (ApiError, TransportError) as exc:
-        fail(f"Elasticsearch at {settings.elasticsearch.url} did not answer: {exc}")
-    click.echo(
-        f"Elasticsearch {info['version']['number']} at {settings.elasticsearch.url}: "
-        f"cluster {health['status']}."
-    )
-    if identical != len(sent):
-        fail("some reports did not come back identical from Kafka")
+        response = httpx.get(url, params={"q": SEARCH_EXAMPLE, "size": 3}, timeout=10)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        fail(f"the search API at {url} did not answer: {exc}")
+    body: dict[str, Any] = response.json()
+    click.echo(f'\npencarian "{SEARCH_EXAMPLE}": {body["total"]} laporan, misalnya:')
+    for hit in body["hits"]:
+        click.echo(f"  {hit['occurred_at'][:16]}  {hit['regency']['name']}: {hit['text'][:60]}")
+
+
+def _local(value: str | None, zone: ZoneInfo) -> str:
+    if not value:
+        return "-"
+    return datetime.fromisoformat(value).astimezone(zone).strftime("%d-%m-%Y %H:%M WITA")

@@ -11,6 +11,7 @@ import click
 
 from sitrep import stack as local_stack
 from sitrep.stack.process import tail
+from sitrep.stack.roles import role_states
 
 from .common import Context, fail, pass_context
 
@@ -77,6 +78,10 @@ def status(ctx: Context, as_json: bool) -> None:
                     f"stopped  port {s.port} {'(taken by another process)' if s.port_open else ''}"
                 )
             click.echo(f"{s.name:<14} {s.version:<8} {line}  logs {s.log_dir}")
+        for role in role_states(ctx.settings):
+            if role.pid is not None:
+                line = f"running  pid {role.pid}  log {role.log_file}"
+                click.echo(f"{role.name:<14} {'role':<8} {line}")
     if not all(s.running for s in states):
         raise SystemExit(3)
 

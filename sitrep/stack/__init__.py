@@ -6,6 +6,7 @@ from sitrep.settings import Settings
 
 from .elasticsearch import ElasticsearchService
 from .kafka import KafkaService
+from .roles import stop_roles
 from .service import Service, ServiceState, StartResult
 from .tools import StackError
 
@@ -22,7 +23,10 @@ def up(settings: Settings, only: str | None = None) -> list[StartResult]:
 
 
 def down(settings: Settings, only: str | None = None) -> list[tuple[str, bool]]:
-    return [(service.name, service.stop()) for service in reversed(_select(settings, only))]
+    """Stop the pipeline roles the demo started (they need the stack), then the services."""
+    roles = [(name, stopped) for name, stopped in stop_roles(settings) if stopped]
+    services = [(service.name, service.stop()) for service in reversed(_select(settings, only))]
+    return roles + services
 
 
 def status(settings: Settings) -> list[ServiceState]:

@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +42,20 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
+def read_environ(pid: int) -> str | None:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return raw.replace(b"\0", b" ").decode(errors="replace")
+
+
 def is_running(record: PidRecord) -> bool:
+    """Alive, not a zombie, and carrying the marker in its command line or its environment."""
     cmdline = read_cmdline(record.pid)
-    return cmdline is not None and record.marker in cmdline and not _is_zombie(record.pid)
+    if cmdline is None or _is_zombie(record.pid):
+        return False
+    return record.marker in cmdline or record.marker in (read_environ(record.pid) or "")
 
 
 def load_pid_file(path: Path) -> PidRecord | None:
@@ -69,11 +80,20 @@ def running_record(path: Path) -> PidRecord | None:
 
 
 def spawn(
-    command: Sequence[str], *, marker: str, pid_file: Path, output: Path, cwd: Path
+    command: Sequence[str],
+    *,
+    marker: str,
+    pid_file: Path,
+    output: Path,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
 ) -> PidRecord:
-    """Start ``command`` detached in its own session, output appended to ``output``."""
-    if marker not in " ".join(command):
-        raise ValueError(f"marker {marker!r} must appear in the command line")
+    """Start ``command`` detached in its own session, output appended to ``output``.
+
+    The marker must be in the command line or in ``env`` (checked later by ``is_running``).
+    """
+    if marker not in " ".join(command) and marker not in " ".join((env or {}).values()):
+        raise ValueError(f"marker {marker!r} must appear in the command line or environment")
     output.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with output.open("ab") as sink:
@@ -83,6 +103,7 @@ def spawn(
             stdout=sink,
             stderr=subprocess.STDOUT,
             cwd=cwd,
+            env=dict(env) if env is not None else None,
             start_new_session=True,
         )
     record = PidRecord(pid=proc.pid, marker=marker, started_at=time.time())

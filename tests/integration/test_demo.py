@@ -1,25 +1,85 @@
-"""`sitrep demo` (what `make demo` runs) works end to end on the running stack."""
+"""`sitrep demo` (what `make demo` runs) works end to end on the running stack.
+
+Runs with topics, consumer groups, indices, ports and home of its own, so it neither sees nor
+disturbs a demo a developer has running on the same stack.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
+from sitrep import clients
 from sitrep.settings import Settings
 
 pytestmark = pytest.mark.integration
 
+SITREP = str(Path(sys.executable).with_name("sitrep"))
 
-def test_demo_sends_reports_and_reads_them_back(local_stack: Settings) -> None:
-    sitrep = str(Path(sys.executable).with_name("sitrep"))
-    result = subprocess.run(
-        [sitrep, "demo", "--count", "12"], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    assert "12 reports validated and acknowledged by Kafka" in result.stdout
-    assert "12 read back byte-identical" in result.stdout
-    assert "Kota Balikpapan" in result.stdout
-    assert "cluster green" in result.stdout or "cluster yellow" in result.stdout
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_demo_runs_the_pipeline_and_stops_it_again(local_stack: Settings, tmp_path: Path) -> None:
+    tag = f"itdemo{uuid.uuid4().hex[:6]}"
+    topics = {role: f"{tag}.{role}" for role in ("reports", "deadletter", "status", "alerts")}
+    env = {
+        **os.environ,
+        "SITREP_HOME": str(tmp_path / "home"),
+        "SITREP_KAFKA__BOOTSTRAP_SERVERS": local_stack.kafka.bootstrap_servers,
+        "SITREP_ELASTICSEARCH__URL": local_stack.elasticsearch.url,
+        **{f"SITREP_KAFKA__TOPICS__{role.upper()}": name for role, name in topics.items()},
+        "SITREP_WORKER__APP_ID": f"{tag}-worker",
+        "SITREP_WORKER__WEB_PORT": str(_free_port()),
+        "SITREP_INDEXER__GROUP_ID": f"{tag}-indexer",
+        "SITREP_INDEXER__INDEX_PREFIX": tag,
+        "SITREP_INDEXER__METRICS_PORT": "0",
+        "SITREP_WEB__PORT": str(_free_port()),
+        "SITREP_LOG__FORMAT": "json",
+    }
+    try:
+        result = subprocess.run(
+            [SITREP, "demo", "--start", "2024-11-27", "--duration", "12h"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=400,
+        )
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+        assert "situasi Kalimantan Timur (10/10 kabupaten/kota)" in result.stdout
+        assert "Kota Balikpapan" in result.stdout
+        assert "(belum ada status)" not in result.stdout
+        assert 'pencarian "bentrok": 0 laporan' not in result.stdout
+        assert 'pencarian "bentrok":' in result.stdout
+    finally:
+        stopped = subprocess.run(
+            [SITREP, "demo", "stop"], env=env, capture_output=True, text=True, timeout=120
+        )
+        _remove(local_stack, tag, list(topics.values()))
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.count("stopped") == 3
+
+
+def _remove(settings: Settings, tag: str, topics: list[str]) -> None:
+    admin = clients.kafka_admin(settings)
+    try:
+        internal = [t for t in admin.list_topics() if t.startswith(f"{tag}-")]
+        admin.delete_topics(topics + internal)
+    finally:
+        admin.close()
+    es = clients.elasticsearch(settings)
+    try:
+        es.options(ignore_status=404).indices.delete(index=f"{tag}-*", expand_wildcards="all")
+        es.options(ignore_status=404).indices.delete_index_template(name=f"{tag}-*")
+        es.options(ignore_status=404).cluster.delete_component_template(name=f"{tag}-*")
+    finally:
+        es.close()

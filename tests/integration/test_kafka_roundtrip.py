@@ -1,8 +1,13 @@
-"""A field report written with kafka-python comes back from sitrep.reports byte for byte."""
+"""A field report written with kafka-python comes back from the reports topic byte for byte.
+
+The topic is a fresh one with the settings of sitrep.reports (from `desired_topics`), so these
+tests leave the real sitrep.reports, which a running demo reads, untouched.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +17,25 @@ from sitrep import clients
 from sitrep.settings import Settings
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def reports_topic(local_stack: Settings) -> Iterator[tuple[Settings, str]]:
+    from sitrep.settings import TopicNames
+    from sitrep.topics import desired_topics, ensure_topics
+
+    name = f"it{uuid.uuid4().hex[:8]}.reports"
+    kafka = local_stack.kafka.model_copy(
+        update={"topics": local_stack.kafka.topics.model_copy(update={"reports": name})}
+    )
+    assert isinstance(kafka.topics, TopicNames)
+    admin = clients.kafka_admin(local_stack)
+    try:
+        ensure_topics(admin, [s for s in desired_topics(kafka) if s.name == name])
+        yield local_stack, name
+        admin.delete_topics([name])
+    finally:
+        admin.close()
 
 
 def _report_bytes(report_id: str) -> bytes:
@@ -38,8 +62,10 @@ def _report_bytes(report_id: str) -> bytes:
     return report_to_json_bytes(parse_report(json.dumps(raw)))
 
 
-def test_report_produced_is_consumed_back_byte_identical(local_stack: Settings) -> None:
-    topic = local_stack.kafka.topics.reports
+def test_report_produced_is_consumed_back_byte_identical(
+    reports_topic: tuple[Settings, str],
+) -> None:
+    local_stack, topic = reports_topic
     value = _report_bytes(f"it-{uuid.uuid4()}")
     producer = clients.kafka_producer(local_stack)
     try:
@@ -62,8 +88,10 @@ def test_report_produced_is_consumed_back_byte_identical(local_stack: Settings) 
     assert record.offset == sent.offset
 
 
-def test_reports_with_the_same_regency_share_a_partition(local_stack: Settings) -> None:
-    topic = local_stack.kafka.topics.reports
+def test_reports_with_the_same_regency_share_a_partition(
+    reports_topic: tuple[Settings, str],
+) -> None:
+    local_stack, topic = reports_topic
     producer = clients.kafka_producer(local_stack)
     try:
         futures = [

@@ -67,3 +67,12 @@ def test_invalid_values_are_rejected_with_the_variable_named(
     with pytest.raises(ValidationError) as excinfo:
         load_settings()
     assert "partitions" in str(excinfo.value)
+
+
+def test_operation_time_zone_is_shared_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().timezone == "Asia/Makassar"
+    monkeypatch.setenv("SITREP_TIMEZONE", "Asia/Jakarta")
+    assert load_settings().timezone == "Asia/Jakarta"
+    monkeypatch.setenv("SITREP_TIMEZONE", "Asia/Atlantis")
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        load_settings()

@@ -1,0 +1,416 @@
+"""``sitrep bench worker``: reports/s through the situation engine, next to raw Kafka.
+
+In one run, on scratch topics (``bench-<id>.*``, deleted afterwards):
+
+1. ceiling: kafka-python produces the report bytes and a kafka-python consumer reads them back
+   (concurrently); rate = reports / (first send -> last received);
+2. worker: ``sitrep worker`` runs as a subprocess (live clock, RocksDB tables); the same kind
+   of reports are produced with ``received_at`` = send time; a report counts as through when a
+   status record of its regency covers it (``last_report_at``/``last_check_in_at`` >= its
+   time). Rate = reports / (first send -> last covered); latency = the covering record's
+   ``updated_at`` - ``received_at``.
+
+``--profile`` runs the worker under cProfile and prints where its time went.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bench.harness import Figure, format_table, percentiles, write_result
+from sitrep.commands.common import Context, fail, pass_context
+from sitrep.settings import Settings
+
+CATEGORIES = ("crowd", "hoax", "intimidation", "clash", "money_politics", "crime", "vandalism")
+
+
+@dataclass
+class Template:
+    district: str
+    subdistrict: str | None
+    kind: str
+    category: str
+    severity: int
+    incident_id: str | None
+    state: str
+
+
+def templates(settings: Settings, count: int, seed: int = 1) -> list[Template]:
+    """A realistic mix over the province: new incidents, follow-ups, check-ins."""
+    from schemas.registry import default_registry
+
+    registry = default_registry()
+    rng = random.Random(seed)
+    regencies = registry.regencies(settings.province_code)
+    if not regencies:
+        fail(f"province {settings.province_code} has no regencies in the registry")
+    districts = {r.code: registry.districts(r.code) for r in regencies}
+    result: list[Template] = []
+    opened: list[tuple[int, str, str | None]] = []
+    for index in range(count):
+        regency = rng.choice(regencies).code
+        kecamatan = rng.choice(districts[regency]).code if districts[regency] else None
+        roll = rng.random()
+        if roll < 0.1:
+            result.append(Template(regency, kecamatan, "check_in", "other", 1, None, "open"))
+        elif roll < 0.35 and opened:
+            first, regency, kecamatan = opened[
+                rng.randrange(max(0, len(opened) - 500), len(opened))
+            ]
+            state = rng.choice(["handling", "resolved"])
+            incident = f"#{first}"
+            result.append(Template(regency, kecamatan, "incident", "crowd", 2, incident, state))
+        else:
+            category = rng.choice(CATEGORIES)
+            severity = rng.choices([1, 2, 3, 4, 5], [30, 30, 20, 15, 5])[0]
+            result.append(
+                Template(regency, kecamatan, "incident", category, severity, None, "open")
+            )
+            opened.append((index, regency, kecamatan))
+    return result
+
+
+def render(run: str, index: int, template: Template, now: datetime) -> bytes:
+    stamp = now.isoformat()
+    report: dict[str, Any] = {
+        "report_id": f"{run}-{index}",
+        "occurred_at": stamp,
+        "received_at": stamp,
+        "district": template.district,
+        "kind": template.kind,
+        "category": template.category,
+        "severity": template.severity,
+        "incident_state": template.state,
+        "reporter": {"unit": "Polsek Bench", "role": "polsek"},
+        "source": "app",
+        "phase": "voting",
+        "text": "Situasi dipantau; laporan uji beban.",
+        "schema_version": 1,
+    }
+    if template.subdistrict:
+        report["subdistrict"] = template.subdistrict
+    if template.incident_id:
+        report["incident_id"] = f"{run}-{template.incident_id[1:]}"
+    return json.dumps(report, separators=(",", ":")).encode()
+
+
+def produce(
+    settings: Settings,
+    topic: str,
+    run: str,
+    items: list[Template],
+    rate: float,
+    sent_at: list[float],
+) -> None:
+    """Send with received_at = now, paced to ``rate`` per second (0: as fast as possible)."""
+    from sitrep import clients
+
+    producer = clients.kafka_producer(settings, linger_ms=20, batch_size=256 * 1024)
+    started = time.perf_counter()
+    for index, template in enumerate(items):
+        if rate and index % 50 == 0:
+            ahead = index / rate - (time.perf_counter() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+        now = datetime.now(UTC)
+        producer.send(
+            topic, key=template.district.encode(), value=render(run, index, template, now)
+        )
+        sent_at.append(now.timestamp())
+    producer.flush()
+    producer.close()
+
+
+@dataclass
+class StatusLog:
+    """Status records of regencies as they arrive: (covered-up-to, updated_at) per regency."""
+
+    covered: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    records: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def follow(self, settings: Settings, topic: str) -> None:
+        from kafka import TopicPartition
+
+        from sitrep import clients
+
+        consumer = clients.kafka_consumer(settings)
+        tps = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        while not self.stop.is_set():
+            for batch in consumer.poll(timeout_ms=200).values():
+                for record in batch:
+                    self.records += 1
+                    status = json.loads(record.value)
+                    if status["area_level"] != "regency":
+                        continue
+                    times = [
+                        datetime.fromisoformat(status[k]).timestamp()
+                        for k in ("last_report_at", "last_check_in_at")
+                        if status.get(k)
+                    ]
+                    if times:
+                        updated = datetime.fromisoformat(status["updated_at"]).timestamp()
+                        self.covered.setdefault(status["area_code"], []).append(
+                            (max(times), updated)
+                        )
+        consumer.close()
+
+    def coverage(self, district: str, at: float) -> float | None:
+        """updated_at of the first record of ``district`` covering a report sent at ``at``."""
+        entries = self.covered.get(district, [])
+        # Coverage only grows, so the first entry reaching ``at`` is the answer.
+        index = bisect_left([c for c, _ in entries], at - 1e-6)
+        return entries[index][1] if index < len(entries) else None
+
+
+def ceiling(settings: Settings, topic: str, run: str, items: list[Template]) -> Figure:
+    """Raw kafka-python: produce the same kind of records while a consumer reads them back."""
+    from kafka import TopicPartition
+
+    from sitrep import clients
+
+    consumer = clients.kafka_consumer(settings)
+    tps = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    received = 0
+    done = threading.Event()
+    last_received = [0.0]
+
+    def consume() -> None:
+        nonlocal received
+        while received < len(items):
+            for batch in consumer.poll(timeout_ms=200).values():
+                received += len(batch)
+                last_received[0] = time.perf_counter()
+        done.set()
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    started = time.perf_counter()
+    produce(settings, topic, run + "c", items, 0, [])
+    done.wait(300)
+    consumer.close()
+    seconds = last_received[0] - started
+    return Figure("kafka-python produce+consume", received, seconds)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def health(port: int) -> dict[str, Any]:
+    import httpx
+
+    try:
+        body: dict[str, Any] = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()
+        return body
+    except (httpx.HTTPError, ValueError):
+        return {}
+
+
+@click.command()
+@click.option("--count", default=30_000, show_default=True, help="Reports to send.")
+@click.option(
+    "--rate",
+    default=0.0,
+    show_default=True,
+    help="Reports per second to send (0: as fast as the producer goes). With --duration the "
+    "count is rate x duration.",
+)
+@click.option("--duration", default=0.0, help="Seconds to send for (needs --rate).")
+@click.option(
+    "--emit-interval-ms",
+    default=None,
+    type=int,
+    help="Worker debounce (default: the worker's setting, 1000).",
+)
+@click.option("--profile", is_flag=True, help="Run the worker under cProfile; print hot spots.")
+@click.option("--keep", is_flag=True, help="Keep the scratch topics.")
+@pass_context
+def command(
+    ctx: Context,
+    count: int,
+    rate: float,
+    duration: float,
+    emit_interval_ms: int | None,
+    profile: bool,
+    keep: bool,
+) -> None:
+    """Reports/s and latency through `sitrep worker`, next to raw kafka-python."""
+    from sitrep import clients
+    from sitrep.topics import TopicSpec, ensure_topics
+
+    settings = ctx.settings
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health poll otherwise
+    logging.getLogger("kafka").setLevel(logging.ERROR)  # event-loop timing chatter
+    if duration:
+        if not rate:
+            fail("--duration needs --rate")
+        count = int(rate * duration)
+    run = f"bench-{uuid.uuid4().hex[:8]}"
+    partitions = settings.kafka.partitions
+    names = {n: f"{run}.{n}" for n in ("reports", "status", "deadletter", "ceiling")}
+    admin = clients.kafka_admin(settings)
+    ensure_topics(
+        admin,
+        [
+            TopicSpec(name, partitions, settings.kafka.replication_factor, {})
+            for name in names.values()
+        ],
+    )
+    admin.close()
+    work_dir = settings.home / "bench" / run
+    work_dir.mkdir(parents=True, exist_ok=True)
+    items = templates(settings, count)
+    click.echo(f"run {run}: {count} reports, {partitions} partitions")
+
+    ceiling_figure = ceiling(settings, names["ceiling"], run, items)
+    click.echo(f"ceiling measured: {ceiling_figure.rate:.0f} records/s")
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "SITREP_KAFKA__TOPICS__REPORTS": names["reports"],
+        "SITREP_KAFKA__TOPICS__STATUS": names["status"],
+        "SITREP_KAFKA__TOPICS__DEADLETTER": names["deadletter"],
+        "SITREP_WORKER__APP_ID": run,
+        "SITREP_WORKER__WEB_PORT": str(port),
+        "SITREP_WORKER__DATA_DIR": str(work_dir),
+        "SITREP_WORKER__HEARTBEAT_S": "3600",
+        "SITREP_LOG__FORMAT": "json",
+        **({"SITREP_WORKER__EMIT_INTERVAL_MS": str(emit_interval_ms)} if emit_interval_ms else {}),
+    }
+    sitrep = str(Path(sys.executable).parent / "sitrep")
+    profile_path = work_dir / "worker.prof"
+    command_line = [sitrep, "worker"]
+    if profile:
+        command_line = [sys.executable, "-m", "cProfile", "-o", str(profile_path), *command_line]
+    log_path = work_dir / "worker.log"
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen(command_line, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while health(port).get("status") != "ok":
+            if worker.poll() is not None or time.monotonic() > deadline:
+                fail(f"worker did not start; see {log_path}")
+            time.sleep(0.3)
+        statuses = StatusLog()
+        follower = threading.Thread(
+            target=statuses.follow, args=(settings, names["status"]), daemon=True
+        )
+        follower.start()
+        time.sleep(2)  # the initial statuses of every area
+        sent_at: list[float] = []
+        lag_samples: list[tuple[float, int]] = []
+        sender = threading.Thread(
+            target=produce, args=(settings, names["reports"], run, items, rate, sent_at)
+        )
+        started = time.time()
+        sender.start()
+        with click.progressbar(length=count, label="through the worker") as bar:
+            through = 0
+            deadline = time.monotonic() + max(120.0, count / 200)
+            while time.monotonic() < deadline:
+                time.sleep(1)
+                processed = int(health(port).get("processed", 0))
+                lag_samples.append((time.time() - started, len(sent_at) - processed))
+                bar.update(processed - through)
+                through = processed
+                if processed >= count and not sender.is_alive():
+                    break
+        sender.join()
+        time.sleep(emit_interval_ms / 1000 * 2 if emit_interval_ms else 2.5)
+        statuses.stop.set()
+        follower.join(10)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+    latencies, last_covered, missing = [], 0.0, 0
+    for index, template in enumerate(items):
+        covered = statuses.coverage(template.district, sent_at[index])
+        if covered is None:
+            missing += 1
+            continue
+        latencies.append((covered - sent_at[index]) * 1000)
+        last_covered = max(last_covered, covered)
+    seconds = (last_covered - sent_at[0]) if latencies else 0.0
+    worker_figure = Figure(
+        "sitrep worker produce->status",
+        len(latencies),
+        seconds,
+        ceiling_name=ceiling_figure.name,
+        ceiling_rate=ceiling_figure.rate,
+        latency_ms=percentiles(latencies, (50, 99)),
+        notes=f"{missing} reports never covered; emit interval "
+        f"{emit_interval_ms or settings.worker.emit_interval_ms} ms",
+    )
+    send_seconds = (sent_at[-1] - sent_at[0]) if len(sent_at) > 1 else 0.0
+    send_figure = Figure("producer send rate (offered load)", len(sent_at), send_seconds)
+    figures = [ceiling_figure, send_figure, worker_figure]
+    click.echo(format_table(figures))
+    peak_lag = max((lag for _, lag in lag_samples), default=0)
+    click.echo(
+        f"consumer lag (sent - processed), sampled each second: peak {peak_lag}, "
+        f"last {lag_samples[-1][1] if lag_samples else 0}; status records read: {statuses.records}"
+    )
+    if missing:
+        click.echo(f"warning: {missing} reports were never covered by a status record")
+    params: dict[str, object] = {
+        "count": count,
+        "rate": rate,
+        "partitions": partitions,
+        "emit_interval_ms": emit_interval_ms or settings.worker.emit_interval_ms,
+        "lag_samples": lag_samples,
+        "run": run,
+    }
+    if profile and profile_path.exists():
+        params["profile"] = str(profile_path)
+        click.echo(hot_spots(profile_path))
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    result = write_result(
+        settings.home / "bench" / f"worker-{stamp}.json", "worker", figures, params
+    )
+    click.echo(f"result: {result}")
+    if not keep:
+        admin = clients.kafka_admin(settings)
+        mine = [t for t in admin.list_topics() if t.startswith(f"{run}")]
+        admin.delete_topics(mine, timeout_ms=30_000)
+        admin.close()
+
+
+def hot_spots(path: Path, limit: int = 25) -> str:
+    """The functions with the most own time, and the project's functions by cumulative time."""
+    import io
+    import pstats
+
+    out = io.StringIO()
+    stats = pstats.Stats(str(path), stream=out)
+    stats.sort_stats("tottime").print_stats(limit)
+    stats.sort_stats("cumulative").print_stats(r"streams|schemas", limit)
+    return out.getvalue()

@@ -1,0 +1,1 @@
+"""Elasticsearch index management: names, versioned templates, setup, retention, reindex."""

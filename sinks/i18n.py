@@ -1,0 +1,229 @@
+"""User-facing text of the sinks in Indonesian (default) and English.
+
+Messages are looked up by code so the API can answer in the caller's language
+(``?lang=en`` or ``Accept-Language: en``); labels name the wire enums for people.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from schemas.report import (
+    Category,
+    IncidentState,
+    OperationPhase,
+    ReporterRole,
+    ReportKind,
+    ReportSource,
+)
+
+Lang = Literal["id", "en"]
+LANGUAGES: Final[tuple[Lang, ...]] = ("id", "en")
+
+MESSAGES: Final[dict[str, dict[Lang, str]]] = {
+    "query_unclosed_quote": {
+        "id": "Tanda kutip pada posisi {position} tidak ditutup.",
+        "en": "The quote at position {position} is not closed.",
+    },
+    "query_empty_phrase": {
+        "id": "Frasa dalam tanda kutip pada posisi {position} kosong.",
+        "en": "The quoted phrase at position {position} is empty.",
+    },
+    "query_dangling_minus": {
+        "id": 'Tanda "-" pada posisi {position} harus langsung diikuti kata yang dikecualikan, '
+        "mis. -hoaks.",
+        "en": 'The "-" at position {position} must be followed directly by the word to exclude, '
+        "e.g. -hoaks.",
+    },
+    "query_dangling_or": {
+        "id": "OR pada posisi {position} harus berada di antara dua kata atau frasa.",
+        "en": "OR at position {position} must stand between two words or phrases.",
+    },
+    "query_empty_group": {
+        "id": "Kurung pada posisi {position} kosong.",
+        "en": "The parentheses at position {position} are empty.",
+    },
+    "query_unclosed_group": {
+        "id": 'Kurung "(" pada posisi {position} tidak ditutup.',
+        "en": 'The "(" at position {position} is not closed.',
+    },
+    "query_unopened_group": {
+        "id": 'Kurung ")" pada posisi {position} tidak punya pasangan "(".',
+        "en": 'The ")" at position {position} has no matching "(".',
+    },
+    "query_bad_wildcard": {
+        "id": '"{word}": tanda * hanya boleh di akhir kata, setelah minimal {min} huruf '
+        "(mis. bentro*).",
+        "en": '"{word}": * is only allowed at the end of a word, after at least {min} letters '
+        "(e.g. bentro*).",
+    },
+    "query_too_long": {
+        "id": "Kueri terlalu panjang (maksimal {limit} karakter).",
+        "en": "The query is too long (at most {limit} characters).",
+    },
+    "query_too_many_terms": {
+        "id": "Kueri memuat terlalu banyak kata (maksimal {limit}).",
+        "en": "The query has too many words (at most {limit}).",
+    },
+    "invalid_parameter": {
+        "id": "Parameter {name} tidak valid: {detail}",
+        "en": "Invalid parameter {name}: {detail}",
+    },
+    "unknown_value": {
+        "id": "nilai {value!r} tidak dikenal; pilihan: {allowed}",
+        "en": "unknown value {value!r}; allowed: {allowed}",
+    },
+    "not_a_number": {
+        "id": "{value!r} bukan bilangan bulat",
+        "en": "{value!r} is not a whole number",
+    },
+    "out_of_range": {
+        "id": "harus antara {low} dan {high}",
+        "en": "must be between {low} and {high}",
+    },
+    "severity_range": {
+        "id": "severity_min ({low}) lebih besar dari severity_max ({high})",
+        "en": "severity_min ({low}) is greater than severity_max ({high})",
+    },
+    "bad_time": {
+        "id": "{value!r} bukan waktu; gunakan mis. 2024-02-14, 2024-02-14T09:30 atau "
+        "2024-02-14T09:30:00+08:00",
+        "en": "{value!r} is not a time; use e.g. 2024-02-14, 2024-02-14T09:30 or "
+        "2024-02-14T09:30:00+08:00",
+    },
+    "time_range": {
+        "id": "awal rentang waktu ({start}) tidak sebelum akhirnya ({end})",
+        "en": "the start of the time range ({start}) is not before its end ({end})",
+    },
+    "unknown_timezone": {
+        "id": "zona waktu {value!r} tidak dikenal; gunakan WIB, WITA, WIT, UTC atau nama IANA",
+        "en": "unknown time zone {value!r}; use WIB, WITA, WIT, UTC or an IANA name",
+    },
+    "unknown_area": {
+        "id": "wilayah {value!r} tidak ditemukan sebagai {level}",
+        "en": "no {level} {value!r} found",
+    },
+    "ambiguous_area": {
+        "id": "nama {value!r} cocok dengan beberapa wilayah ({candidates}); gunakan kodenya",
+        "en": "the name {value!r} matches several areas ({candidates}); use its code",
+    },
+    "bad_cursor": {
+        "id": "kursor halaman tidak valid atau milik urutan lain; mulai lagi dari halaman pertama",
+        "en": "the page cursor is invalid or belongs to another sort order; start again from "
+        "the first page",
+    },
+    "report_not_found": {
+        "id": "Laporan {report_id} tidak ditemukan.",
+        "en": "Report {report_id} not found.",
+    },
+    "search_unavailable": {
+        "id": "Layanan pencarian sedang tidak tersedia. Coba lagi sebentar lagi.",
+        "en": "The search service is unavailable. Try again shortly.",
+    },
+    "search_failed": {
+        "id": "Pencarian tidak dapat dijalankan: {detail}",
+        "en": "The search could not be run: {detail}",
+    },
+}
+
+_LEVEL_NAMES: Final[dict[str, dict[Lang, str]]] = {
+    "regency": {"id": "kabupaten/kota", "en": "regency/city"},
+    "district": {"id": "kecamatan", "en": "kecamatan (district)"},
+    "village": {"id": "desa/kelurahan", "en": "village"},
+}
+
+CATEGORY_LABELS: Final[dict[Category, dict[Lang, str]]] = {
+    Category.CAMPAIGN_VIOLATION: {"id": "Pelanggaran kampanye", "en": "Campaign violation"},
+    Category.MONEY_POLITICS: {"id": "Politik uang", "en": "Money politics"},
+    Category.INTIMIDATION: {"id": "Intimidasi", "en": "Intimidation"},
+    Category.CLASH: {"id": "Bentrokan", "en": "Clash"},
+    Category.RIOT: {"id": "Kerusuhan", "en": "Riot"},
+    Category.HOAX: {"id": "Hoaks", "en": "Hoax"},
+    Category.VANDALISM: {"id": "Perusakan", "en": "Vandalism"},
+    Category.LOGISTICS: {"id": "Logistik", "en": "Logistics"},
+    Category.CROWD: {"id": "Kerumunan massa", "en": "Crowd"},
+    Category.CRIME: {"id": "Kriminalitas", "en": "Crime"},
+    Category.HAZARD: {"id": "Bencana/bahaya", "en": "Hazard"},
+    Category.OTHER: {"id": "Lainnya", "en": "Other"},
+}
+
+KIND_LABELS: Final[dict[ReportKind, dict[Lang, str]]] = {
+    ReportKind.INCIDENT: {"id": "Kejadian", "en": "Incident"},
+    ReportKind.CHECK_IN: {"id": "Laporan situasi aman", "en": "Check-in"},
+}
+
+STATE_LABELS: Final[dict[IncidentState, dict[Lang, str]]] = {
+    IncidentState.OPEN: {"id": "Terbuka", "en": "Open"},
+    IncidentState.HANDLING: {"id": "Ditangani", "en": "Handling"},
+    IncidentState.RESOLVED: {"id": "Selesai", "en": "Resolved"},
+}
+
+PHASE_LABELS: Final[dict[OperationPhase, dict[Lang, str]]] = {
+    OperationPhase.PRE_CAMPAIGN: {"id": "Pra-kampanye", "en": "Pre-campaign"},
+    OperationPhase.CAMPAIGN: {"id": "Kampanye", "en": "Campaign"},
+    OperationPhase.QUIET_PERIOD: {"id": "Masa tenang", "en": "Quiet period"},
+    OperationPhase.VOTING: {"id": "Pemungutan suara", "en": "Voting"},
+    OperationPhase.COUNTING: {"id": "Penghitungan suara", "en": "Counting"},
+    OperationPhase.RECAP: {"id": "Rekapitulasi", "en": "Recapitulation"},
+    OperationPhase.INAUGURATION: {"id": "Pelantikan", "en": "Inauguration"},
+    OperationPhase.OTHER: {"id": "Lainnya", "en": "Other"},
+}
+
+SOURCE_LABELS: Final[dict[ReportSource, dict[Lang, str]]] = {
+    ReportSource.APP: {"id": "Aplikasi", "en": "App"},
+    ReportSource.RADIO: {"id": "Radio", "en": "Radio"},
+    ReportSource.SMS: {"id": "SMS", "en": "SMS"},
+    ReportSource.HOTLINE: {"id": "Hotline", "en": "Hotline"},
+    ReportSource.SOCIAL_MEDIA: {"id": "Media sosial", "en": "Social media"},
+    ReportSource.FILE: {"id": "Berkas", "en": "File"},
+}
+
+ROLE_LABELS: Final[dict[ReporterRole, dict[Lang, str]]] = {
+    ReporterRole.BHABINKAMTIBMAS: {"id": "Bhabinkamtibmas", "en": "Village police officer"},
+    ReporterRole.PATROL: {"id": "Patroli", "en": "Patrol"},
+    ReporterRole.INTEL: {"id": "Intelkam", "en": "Intelligence"},
+    ReporterRole.POLSEK: {"id": "Polsek", "en": "Sub-district police"},
+    ReporterRole.POLRES: {"id": "Polres", "en": "District police"},
+    ReporterRole.POLDA: {"id": "Polda", "en": "Provincial police"},
+    ReporterRole.BRIMOB: {"id": "Brimob", "en": "Mobile brigade"},
+    ReporterRole.BABINSA: {"id": "Babinsa", "en": "Army village officer"},
+    ReporterRole.LINMAS: {"id": "Linmas", "en": "Civil protection"},
+    ReporterRole.ELECTION_OFFICIAL: {"id": "Penyelenggara pemilu", "en": "Election official"},
+    ReporterRole.ELECTION_SUPERVISOR: {"id": "Pengawas pemilu", "en": "Election supervisor"},
+    ReporterRole.PUBLIC: {"id": "Masyarakat", "en": "Public"},
+    ReporterRole.OTHER: {"id": "Lainnya", "en": "Other"},
+}
+
+SEVERITY_LABELS: Final[dict[int, dict[Lang, str]]] = {
+    1: {"id": "1 Rutin", "en": "1 Routine"},
+    2: {"id": "2 Rendah", "en": "2 Low"},
+    3: {"id": "3 Sedang", "en": "3 Moderate"},
+    4: {"id": "4 Tinggi", "en": "4 High"},
+    5: {"id": "5 Kritis", "en": "5 Critical"},
+}
+
+
+def message(code: str, lang: Lang, **params: Any) -> str:
+    texts = MESSAGES.get(code)
+    if texts is None:
+        return code
+    try:
+        return texts[lang].format(**params)
+    except (KeyError, IndexError, ValueError):
+        return texts[lang]
+
+
+def level_name(level: str, lang: Lang) -> str:
+    return _LEVEL_NAMES.get(level, {"id": level, "en": level})[lang]
+
+
+def pick_language(requested: str | None, accept_language: str | None, default: Lang) -> Lang:
+    """``?lang=`` wins; else the first supported language in Accept-Language; else default."""
+    if requested:
+        lowered = requested.strip().lower()[:2]
+        return "en" if lowered == "en" else "id" if lowered == "id" else default
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()[:2]
+        if tag in LANGUAGES:
+            return "en" if tag == "en" else "id"
+    return default

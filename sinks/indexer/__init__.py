@@ -1,0 +1,1 @@
+"""The Elasticsearch indexer: Kafka topics -> bulk requests -> committed offsets."""

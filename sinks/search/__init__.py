@@ -1,0 +1,1 @@
+"""Analyst search over the report indices: query language, filters, facets, export."""

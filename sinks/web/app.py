@@ -1,0 +1,111 @@
+"""The web app factory. Search is the first router; the control room adds more later::
+
+app = create_app(settings, routers=[control_room.router])
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from elasticsearch import Elasticsearch
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+from schemas.registry import default_registry
+from sinks.es.names import IndexNames
+from sinks.search.service import SearchService
+from sinks.text import default_stemmer
+from sinks.web import search_api
+from sinks.web.errors import install_error_handlers
+from sitrep import __version__, clients
+from sitrep.settings import Settings
+
+
+class WebMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "sitrep_web_requests",
+            "HTTP requests by route and status",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.seconds = Histogram(
+            "sitrep_web_request_seconds",
+            "Time to the response head, by route",
+            ["route"],
+            registry=self.registry,
+        )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    es: Elasticsearch | None = None,
+    routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    """The FastAPI app. Without ``es`` it builds its Elasticsearch client from settings at
+    startup and closes it at shutdown."""
+    owned: list[Elasticsearch] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = es
+        if client is None:
+            client = clients.elasticsearch(settings)
+            owned.append(client)
+        app.state.es = client
+        app.state.search = SearchService(
+            client,
+            IndexNames(settings.indexer.index_prefix),
+            default_registry(),
+            default_stemmer(),
+        )
+        yield
+        for owned_client in owned:
+            owned_client.close()
+
+    app = FastAPI(
+        title="sitrep",
+        version=__version__,
+        description="Situation reports: analyst search (and later the control room).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    metrics = WebMetrics()
+    app.state.metrics = metrics
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.requests.labels(route=route, status=str(response.status_code)).inc()
+        metrics.seconds.labels(route=route).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz", tags=["ops"])
+    def health(request: Request) -> dict[str, Any]:
+        reachable = bool(request.app.state.es.ping())
+        return {"status": "ok" if reachable else "degraded", "elasticsearch": reachable}
+
+    app.include_router(search_api.router)
+    for router in routers:
+        app.include_router(router)
+    return app

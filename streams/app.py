@@ -1,0 +1,830 @@
+"""The Faust adapter: topics, tables, agents, the emit timer and the web pages.
+
+Thin on purpose: the rules are in ``streams.engine`` (events -> state) and ``streams.render``
+(state + clock -> status). This module moves bytes between Kafka and those functions.
+
+Data flow::
+
+    sitrep.reports --agent status-engine (batches per partition)--> tables areas, incidents,
+        seen, clocks (changelog topics <app_id>-<table>-changelog)
+    timer emit (every 100 ms) --renders dirty areas--> sitrep.status (key = area code)
+                                                   \\-> <app_id>-rollup (key = province code)
+    <app_id>-rollup --agent province-rollup--> table provinces --timer emit--> sitrep.status
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import ssl
+import time
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from schemas.registry import AreaLevel, AreaRegistry, default_registry
+from schemas.status import AreaStatus
+from sitrep.settings import Settings
+from sitrep.topics import TopicSpec, ensure_topics
+from streams.engine import Envelope, PartitionClock, PartitionEngine, Table
+from streams.metrics import WorkerMetrics
+from streams.partitions import expected_areas, partition_for_key
+from streams.render import (
+    ProvinceState,
+    comparable,
+    render_area,
+    render_province,
+    status_bytes,
+    windows_of,
+)
+from streams.scoring import AreaType, ScoringConfig, load_scoring_config
+from streams.timebase import minute_of_seconds
+
+__all__ = ["WorkerRuntime", "build_worker"]
+
+log = structlog.get_logger("streams.worker")
+
+EMIT_TICK_S = 0.1
+PROVINCES_TABLE = "provinces"
+PRODUCER_BUFFER = 20_000
+CAUGHT_UP_IDLE_S = 2.0
+EXIT_PROCESSING_FAILED = 70  # EX_SOFTWARE: a supervisor restarts the worker
+
+
+# --- store adapter ---------------------------------------------------------------------------
+
+
+class FaustStore:
+    """``streams.engine.Store`` over Faust tables (bytes keys and values).
+
+    Faust picks the table partition (RocksDB file, changelog partition) from the event being
+    processed, so the agent wraps each partition's work in ``partition_of(event)``.
+    """
+
+    def __init__(self, tables: Mapping[Table, Any]) -> None:
+        self._tables = tables
+
+    def get(self, table: Table, key: str) -> bytes | None:
+        value: bytes | None = self._tables[table].get(key.encode())
+        return value
+
+    def put(self, table: Table, key: str, value: bytes) -> None:
+        self._tables[table][key.encode()] = value
+
+    def delete(self, table: Table, key: str) -> None:
+        faust_table = self._tables[table]
+        encoded = key.encode()
+        if encoded in faust_table:
+            del faust_table[encoded]
+
+    def scan(self, table: Table) -> Iterable[tuple[str, bytes]]:
+        return [(key.decode(), value) for key, value in list(self._tables[table].items())]
+
+
+@contextlib.contextmanager
+def partition_of(event: Any) -> Iterator[None]:
+    """Make ``event`` Faust's current event, so table access goes to its partition.
+
+    ``take_events`` hands over events from several partitions at once while Faust's tables
+    route reads and writes by the single "current event"; this sets it per partition group.
+    """
+    from faust.streams import _current_event
+
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+@contextlib.contextmanager
+def exit_on_failure(agent: str, records: int) -> Iterator[None]:
+    """Crash-only processing: on an unexpected error the process exits at once.
+
+    Faust acknowledges the events of a batch when its generator is closed, also when the
+    agent raised, and would then commit offsets of records that were never applied (silent
+    loss). Exiting before that happens leaves the offsets where they were: the restarted worker
+    recovers its tables from the changelog and processes those records again.
+    """
+    try:
+        yield
+    except Exception:
+        log.critical(
+            "processing failed; exiting without committing the batch",
+            agent=agent,
+            records=records,
+            exc_info=True,
+        )
+        logging.shutdown()
+        os._exit(EXIT_PROCESSING_FAILED)
+
+
+# --- runtime ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SentStatus:
+    facts: dict[str, Any]
+    wall: float
+
+
+@dataclass
+class WorkerRuntime:
+    """Everything the agents, timer and pages share; built once by ``build_worker``."""
+
+    settings: Settings
+    config: ScoringConfig
+    registry: AreaRegistry
+    zone: tzinfo
+    partitions: int
+    app: Any
+    engine: PartitionEngine
+    metrics: WorkerMetrics
+    tables: dict[Table, Any]
+    provinces: Any
+    reports_topic: Any
+    status_topic: Any
+    deadletter_topic: Any
+    rollup_topic: Any
+    exit_when_caught_up: bool = False
+    expected: dict[int, list[str]] = field(default_factory=dict)
+    known: dict[int, set[str]] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+    dirty_provinces: set[str] = field(default_factory=set)
+    sent: dict[str, SentStatus] = field(default_factory=dict)
+    last_offsets: dict[int, int] = field(default_factory=dict)
+    last_time_render: dict[int, tuple[float, int]] = field(default_factory=dict)
+    last_heartbeat: float = 0.0
+    last_activity: float = field(default_factory=time.monotonic)
+    last_progress_log: float = field(default_factory=time.monotonic)
+    started_minute: int = field(default_factory=lambda: minute_of_seconds(time.time()))
+    needs_scan: bool = True
+    caught_up_ticks: int = 0
+    final_phase: int = 0
+    handlers: tuple[Any, ...] = ()  # keeps the registered callbacks referenced
+    stopping: bool = False
+
+    @property
+    def store(self) -> FaustStore:
+        return FaustStore(self.tables)
+
+    # --- partitions ------------------------------------------------------------------------
+
+    def assigned(self, topic: str) -> list[int]:
+        try:
+            assignment = self.app.consumer.assignment()
+        except Exception:  # consumer not started yet
+            return []
+        return sorted(tp.partition for tp in assignment if tp.topic == topic)
+
+    def forget(self) -> None:
+        """Partitions moved: cached states and send history may belong to someone else now."""
+        self.engine.forget()
+        self.dirty.clear()
+        self.dirty_provinces.clear()
+        self.sent.clear()
+        self.known.clear()
+        self.last_time_render.clear()
+        self.needs_scan = True
+
+    def areas_of(self, partition: int) -> list[str]:
+        known = self.known.get(partition, set())
+        expected = self.expected.get(partition, [])
+        return expected + sorted(known.difference(expected))
+
+    def note_area(self, code: str, partition: int) -> None:
+        self.known.setdefault(partition, set()).add(code)
+
+    def scan_known_areas(self) -> None:
+        for key in list(self.tables[Table.AREAS].keys()):
+            code = key.decode()
+            regency = ".".join(code.split(".")[:2])
+            self.note_area(code, partition_for_key(regency, self.partitions))
+        self.needs_scan = False
+
+    # --- clocks ----------------------------------------------------------------------------
+
+    def partition_clock(self, partition: int) -> PartitionClock | None:
+        raw = self.tables[Table.CLOCKS].get(str(partition).encode())
+        return PartitionClock.decode(raw) if raw else None
+
+    def render_clock(
+        self, clocks: Mapping[int, PartitionClock | None], partition: int, wall: float
+    ) -> tuple[int, int | None] | None:
+        """(now, origin) in minutes for rendering a partition's areas, or None (no clock yet).
+
+        Event time is the partition's latest occurred_at. With clock=auto the wall clock also
+        moves it while the data is live (the newest received_at is within live_horizon_h), so
+        silence shows up in real time; replays of old data stay purely in event time.
+        """
+        clock = clocks.get(partition)
+        wall_minute = minute_of_seconds(wall)
+        received = [c.received for c in clocks.values() if c is not None and c.received]
+        live = self.settings.worker.clock == "auto" and (
+            not received or wall - max(received) <= self.settings.worker.live_horizon_h * 3600
+        )
+        if clock is None or clock.clock is None:
+            return (wall_minute, self.started_minute) if live else None
+        now = max(clock.clock, wall_minute) if live else clock.clock
+        return now, clock.origin
+
+    # --- rendering -------------------------------------------------------------------------
+
+    def render(
+        self, code: str, partition: int, now: int, origin: int | None, wall: float
+    ) -> AreaStatus | None:
+        area = self.registry.get(code)
+        if area is None:
+            return None
+        state = self.engine.load_area(self.store, code)
+        if state is None:
+            from streams.area import AreaState
+
+            area_type: AreaType = "regency" if code.count(".") == 1 else "district"
+            created = origin if origin is not None else now
+            state = AreaState.new(code, area_type, partition, created)
+        return render_area(
+            state,
+            area,
+            now,
+            self.config,
+            self.zone,
+            datetime.fromtimestamp(wall, self.zone),
+            origin,
+        )
+
+    def describe_area(self, code: str) -> dict[str, Any] | None:
+        """Rendered status plus the engine's view of the area, for the web page."""
+        regency = ".".join(code.split(".")[:2])
+        if code.count(".") == 0:
+            raw = self.provinces.get(code.encode())
+            if raw is None:
+                return None
+            province = render_province(
+                ProvinceState.decode(raw),
+                self.registry.require(code),
+                self.config.top_reports,
+                datetime.now(self.zone),
+            )
+            return {"status": province.model_dump(mode="json")}
+        partition = partition_for_key(regency, self.partitions)
+        clocks = {p: self.partition_clock(p) for p in range(self.partitions)}
+        view = self.render_clock(clocks, partition, time.time())
+        if view is None:
+            return None
+        now, origin = view
+        status = self.render(code, partition, now, origin, time.time())
+        if status is None:
+            return None
+        state = self.engine.load_area(self.store, code)
+        detail: dict[str, Any] = {"status": status.model_dump(mode="json"), "partition": partition}
+        if state is not None:
+            detail["engine"] = {
+                "watermark": state.watermark,
+                "clock_minute": state.clock,
+                "buckets": len(state.buckets),
+                "reports_applied": state.reports,
+                "windows": [
+                    {
+                        "minutes": w.minutes,
+                        "reports": w.reports,
+                        "check_ins": w.check_ins,
+                        "by_category": dict(w.by_category),
+                    }
+                    for w in windows_of(state, now, self.config)
+                ],
+            }
+        return detail
+
+    # --- sending ---------------------------------------------------------------------------
+
+    async def send(self, status: AreaStatus, wall: float) -> None:
+        payload = status_bytes(status)
+        code = status.area_code
+        await self.status_topic.send(key=code.encode(), value=payload)
+        if status.area_level is AreaLevel.REGENCY:
+            province = code.split(".")[0]
+            await self.rollup_topic.send(key=province.encode(), value=payload)
+        facts = comparable(status)
+        previous = self.sent.get(code)
+        if previous is None or previous.facts["level"] != facts["level"]:
+            self.metrics.level_changes.inc()
+            # First sends after a start are the state as found; changes are news.
+            emit_log = log.debug if previous is None else log.info
+            emit_log(
+                "status changed" if previous else "status",
+                area=code,
+                name=status.area_name,
+                status_level=status.level.value,
+                previous_level=status.previous_level.value if status.previous_level else None,
+                score=status.score,
+                open_incidents=status.open_incidents,
+                reason=status.change_reason,
+            )
+        self.sent[code] = SentStatus(facts, wall)
+        self.metrics.statuses.labels(area_level=str(status.area_level)).inc()
+
+
+# --- construction ----------------------------------------------------------------------------
+
+
+def broker_credentials(settings: Settings) -> Any:
+    """Faust (aiokafka) credentials from the Kafka settings; None for plaintext."""
+    import faust
+
+    kafka = settings.kafka
+    if kafka.security_protocol == "PLAINTEXT":
+        return None
+    context = ssl.create_default_context() if kafka.security_protocol.endswith("SSL") else None
+    if kafka.security_protocol == "SSL":
+        return faust.SSLCredentials(context)
+    password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+    return faust.SASLCredentials(
+        username=kafka.sasl_username,
+        password=password,
+        ssl_context=context,
+        mechanism=kafka.sasl_mechanism or "PLAIN",
+    )
+
+
+def reports_partitions(settings: Settings) -> int:
+    """Partition count of the reports topic (tables must have the same)."""
+    from kafka.errors import KafkaError
+
+    from sitrep import clients
+
+    topic = settings.kafka.topics.reports
+    try:
+        admin = clients.kafka_admin(settings)
+    except KafkaError as exc:
+        raise RuntimeError(
+            f"Kafka at {settings.kafka.bootstrap_servers} is not reachable: {exc}"
+        ) from None
+    try:
+        described = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    partitions = described[0].get("partitions") if described else None
+    if not partitions or described[0].get("error_code"):
+        raise RuntimeError(f"topic {topic} does not exist; run `sitrep topics ensure`")
+    return len(partitions)
+
+
+def internal_topics(settings: Settings, partitions: int) -> list[TopicSpec]:
+    """The changelog topics of the tables and the roll-up topic, as Faust would create them."""
+    app_id, replication = settings.worker.app_id, settings.kafka.replication_factor
+    tables = [*(table.value for table in Table), PROVINCES_TABLE]
+    changelogs = [
+        TopicSpec(
+            f"{app_id}-{name}-changelog", partitions, replication, {"cleanup.policy": "compact"}
+        )
+        for name in tables
+    ]
+    return [*changelogs, TopicSpec(f"{app_id}-rollup", partitions, replication)]
+
+
+def declare_internal_topics(settings: Settings, partitions: int) -> None:
+    """Create the worker's internal topics before Faust starts.
+
+    On a fresh cluster Faust declares them itself, but its agents can start before the new
+    topics show up in metadata and then fail with a partition mismatch; created (and waited
+    for) up front, they are simply there.
+    """
+    from sitrep import clients
+
+    admin = clients.kafka_admin(settings)
+    try:
+        ensure_topics(admin, internal_topics(settings, partitions))
+    finally:
+        admin.close()
+
+
+def data_dir(settings: Settings) -> Path:
+    base = settings.worker.data_dir or (settings.home / "worker")
+    return base / settings.worker.app_id
+
+
+def build_worker(
+    settings: Settings,
+    *,
+    exit_when_caught_up: bool = False,
+    registry: AreaRegistry | None = None,
+    partitions: int | None = None,
+) -> WorkerRuntime:
+    """The Faust app with its topics, tables, agents, timer and pages, ready for a Worker."""
+    import faust
+
+    registry = registry or default_registry()
+    config = load_scoring_config(settings.worker.scoring_config, registry)
+    partitions = partitions or reports_partitions(settings)
+    worker = settings.worker
+    # Faust's RocksDB store runs on rocksdict when python-rocksdb is absent; the URL scheme
+    # stays rocksdb:// (faust-streaming registers no rocksdict:// store).
+    store_url = "rocksdb://" if worker.store == "rocksdict" else "memory://"
+    data_dir(settings).mkdir(parents=True, exist_ok=True)
+    declare_internal_topics(settings, partitions)
+    app = faust.App(
+        worker.app_id,
+        broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
+        broker_credentials=broker_credentials(settings),
+        store=store_url,
+        datadir=str(data_dir(settings)),
+        topic_partitions=partitions,
+        topic_replication_factor=settings.kafka.replication_factor,
+        table_standby_replicas=0,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_session_timeout=worker.session_timeout_s,
+        broker_rebalance_timeout=worker.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, worker.session_timeout_s / 3),
+        web_enabled=True,
+        web_bind=worker.web_host,
+        web_host=worker.web_host,
+        web_port=worker.web_port,
+        web_tables_enabled=False,  # values are bytes; /tables/... below shows them decoded
+        autodiscover=False,
+        topic_disable_leader=False,
+    )
+
+    def raw_topic(name: str, **options: Any) -> Any:
+        return app.topic(name, key_serializer="raw", value_serializer="raw", **options)
+
+    def table(name: str) -> Any:
+        # A fresh options dict each time: Faust's store pops keys out of it.
+        options = {"driver": "rocksdict"} if worker.store == "rocksdict" else None
+        return app.Table(
+            name,
+            default=None,
+            partitions=partitions,
+            key_type=bytes,  # bytes types select Faust's raw codec
+            value_type=bytes,
+            options=options,
+        )
+
+    tables = {name: table(name.value) for name in Table}
+    provinces = table(PROVINCES_TABLE)
+    topics = settings.kafka.topics
+    runtime = WorkerRuntime(
+        settings=settings,
+        config=config,
+        registry=registry,
+        zone=ZoneInfo(settings.timezone),
+        partitions=partitions,
+        app=app,
+        engine=PartitionEngine(config, registry, ZoneInfo(settings.timezone)),
+        metrics=WorkerMetrics(),
+        tables=tables,
+        provinces=provinces,
+        reports_topic=raw_topic(topics.reports),
+        status_topic=raw_topic(topics.status),
+        deadletter_topic=raw_topic(topics.deadletter),
+        rollup_topic=raw_topic(f"{worker.app_id}-rollup", partitions=partitions, internal=True),
+        exit_when_caught_up=exit_when_caught_up,
+        expected=expected_areas(registry, settings.province_code, partitions),
+    )
+    _wire(runtime)
+    return runtime
+
+
+def _wire(runtime: WorkerRuntime) -> None:
+    app = runtime.app
+    settings = runtime.settings.worker
+
+    async def status_engine(stream: Any) -> None:
+        # Faust stalls the stream whenever more than 100 changelog records wait to be sent
+        # (ProducerBuffer.max_messages); a batch writes thousands at once, so let them queue
+        # and drain in the background instead of trickling through 100 at a time.
+        app.producer.buffer.max_messages = PRODUCER_BUFFER
+        async for events in stream.take_events(
+            settings.batch_size, within=settings.batch_within_ms / 1000
+        ):
+            with exit_on_failure("status-engine", len(events)):
+                await _process_batch(runtime, events)
+
+    async def province_rollup(stream: Any) -> None:
+        async for event in stream.events():
+            with exit_on_failure("province-rollup", 1):
+                _roll_up(runtime, event)
+
+    async def emit() -> None:
+        if runtime.stopping or runtime.app.tables.recovery.in_recovery:
+            return
+        assigned = runtime.assigned(runtime.reports_topic.get_topic_name())
+        if not assigned:
+            return
+        await _emit(runtime, assigned)
+        await _report_progress(runtime, assigned)
+
+    async def on_revoked(sender: Any, revoked: Any, **_: Any) -> None:
+        runtime.forget()
+
+    app.agent(runtime.reports_topic, name="status-engine")(status_engine)
+    app.agent(runtime.rollup_topic, name="province-rollup")(province_rollup)
+    app.timer(interval=EMIT_TICK_S, name="emit")(emit)
+
+    app.on_partitions_revoked.connect(on_revoked)
+    _pages(runtime)
+    # Keep references: Faust holds agents and timers weakly in places.
+    runtime.handlers = (status_engine, province_rollup, emit, on_revoked)
+
+
+async def _process_batch(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
+    started = time.perf_counter()
+    wall_now = datetime.now(UTC)
+    by_partition: dict[int, list[Any]] = {}
+    for event in events:
+        by_partition.setdefault(event.message.partition, []).append(event)
+    metrics = runtime.metrics
+    for partition, group in by_partition.items():
+        envelopes = [
+            Envelope(
+                topic=event.message.topic,
+                partition=partition,
+                offset=event.message.offset,
+                key=event.message.key,
+                value=event.message.value,
+            )
+            for event in group
+        ]
+        with partition_of(group[-1]):
+            result = runtime.engine.process(partition, envelopes, runtime.store, wall_now)
+        for record in result.dead_letters:
+            key = (record.district or record.stage.value).encode()
+            runtime.deadletter_topic.send_soon(
+                key=key, value=record.model_dump_json(exclude_none=True).encode()
+            )
+            log.info(
+                "dead-lettered",
+                reason=record.reason.value,
+                report_id=record.report_id,
+                partition=partition,
+                offset=record.origin.offset if record.origin else None,
+            )
+        for code in result.touched:
+            runtime.note_area(code, partition)
+        runtime.dirty.update(result.touched)
+        runtime.last_offsets[partition] = max(
+            runtime.last_offsets.get(partition, -1), result.last_offset
+        )
+        metrics.count("applied", result.applied)
+        metrics.count("duplicate", result.duplicates)
+        metrics.count("too_late", result.too_late)
+        metrics.count("invalid", result.invalid)
+    metrics.processed += len(events)
+    metrics.meter.add(len(events))
+    metrics.batch_seconds.set(time.perf_counter() - started)
+    runtime.last_activity = time.monotonic()
+
+
+def _roll_up(runtime: WorkerRuntime, event: Any) -> None:
+    try:
+        status = AreaStatus.model_validate_json(event.message.value)
+    except ValueError:
+        log.warning("unreadable roll-up record skipped", offset=event.message.offset)
+        return
+    province = status.area_code.split(".")[0]
+    raw = runtime.provinces.get(province.encode())
+    state = ProvinceState.decode(raw) if raw else ProvinceState(province, {})
+    runtime.provinces[province.encode()] = state.with_regency(status).encode()
+    runtime.dirty_provinces.add(province)
+    runtime.last_activity = time.monotonic()
+
+
+async def _emit(runtime: WorkerRuntime, assigned: list[int], force: bool = False) -> None:
+    """Send the statuses due: changed (debounced), time-driven level changes, heartbeats."""
+    if runtime.needs_scan:
+        runtime.scan_known_areas()
+    wall = time.time()
+    settings = runtime.settings.worker
+    interval = settings.emit_interval_ms / 1000
+    heartbeat = force or wall - runtime.last_heartbeat >= settings.heartbeat_s
+    clocks = {p: runtime.partition_clock(p) for p in assigned}
+    for partition in assigned:
+        view = runtime.render_clock(clocks, partition, wall)
+        if view is None:
+            continue
+        now, origin = view
+        last_render = runtime.last_time_render.get(partition)
+        time_due = last_render is None or (
+            wall - last_render[0] >= interval and last_render[1] != now
+        )
+        if time_due:
+            runtime.last_time_render[partition] = (wall, now)
+        for code in runtime.areas_of(partition):
+            dirty = code in runtime.dirty
+            if not (dirty or time_due or heartbeat):
+                continue
+            sent = runtime.sent.get(code)
+            if dirty and not heartbeat and sent and wall - sent.wall < interval:
+                continue  # debounce: stays dirty until the interval has passed
+            status = runtime.render(code, partition, now, origin, wall)
+            runtime.dirty.discard(code)
+            if status is None:
+                continue
+            if not dirty and not heartbeat and sent and _same_display(sent.facts, status):
+                continue
+            await runtime.send(status, wall)
+    await _emit_provinces(runtime, wall, interval, heartbeat)
+    if heartbeat:
+        runtime.last_heartbeat = wall
+
+
+async def _emit_provinces(
+    runtime: WorkerRuntime, wall: float, interval: float, heartbeat: bool
+) -> None:
+    mine = set(runtime.assigned(runtime.rollup_topic.get_topic_name()))
+    codes = set(runtime.dirty_provinces)
+    if heartbeat:
+        codes.update(key.decode() for key in list(runtime.provinces.keys()))
+    for code in sorted(codes):
+        if partition_for_key(code, runtime.partitions) not in mine:
+            runtime.dirty_provinces.discard(code)
+            continue
+        sent = runtime.sent.get(code)
+        if not heartbeat and sent and wall - sent.wall < interval:
+            continue
+        raw = runtime.provinces.get(code.encode())
+        area = runtime.registry.get(code)
+        runtime.dirty_provinces.discard(code)
+        if raw is None or area is None:
+            continue
+        status = render_province(
+            ProvinceState.decode(raw),
+            area,
+            runtime.config.top_reports,
+            datetime.fromtimestamp(wall, runtime.zone),
+        )
+        await runtime.send(status, wall)
+
+
+def _same_display(facts: Mapping[str, Any], status: AreaStatus) -> bool:
+    """Time alone changed nothing an operator sees (score drift waits for the heartbeat)."""
+    return bool(
+        facts["level"] == status.level.value
+        and facts["previous_level"]
+        == (status.previous_level.value if status.previous_level else None)
+        and facts["level_changed_at"] == status.level_changed_at.isoformat()
+    )
+
+
+async def _report_progress(runtime: WorkerRuntime, assigned: list[int]) -> None:
+    """Lag metrics, a progress line every 5 s, and --exit-when-caught-up."""
+    consumer = runtime.app.consumer
+    topic = runtime.reports_topic.get_topic_name()
+    lags = {}
+    from faust.types import TP
+
+    for partition in assigned:
+        tp = TP(topic, partition)
+        highwater = consumer.highwater(tp)
+        if highwater is None:
+            continue
+        last = runtime.last_offsets.get(partition)
+        if last is None:
+            position = await consumer.position(tp)
+            done = position or 0
+        else:
+            done = last + 1
+        lags[partition] = max(0, highwater - done)
+        runtime.metrics.lag.labels(partition=str(partition)).set(lags[partition])
+    now = time.monotonic()
+    if now - runtime.last_progress_log >= 5:
+        runtime.last_progress_log = now
+        log.info(
+            "progress",
+            processed=runtime.metrics.processed,
+            rate=round(runtime.metrics.meter.rate(), 1),
+            lag=sum(lags.values()),
+        )
+    if not runtime.exit_when_caught_up or runtime.stopping:
+        return
+    idle = now - runtime.last_activity >= CAUGHT_UP_IDLE_S
+    fetched_all = await _fetched_all(runtime, assigned)
+    if idle and fetched_all and not runtime.dirty and not runtime.dirty_provinces:
+        runtime.caught_up_ticks += 1
+    else:
+        runtime.caught_up_ticks = 0
+    if runtime.caught_up_ticks < 5:
+        return
+    runtime.caught_up_ticks = 0
+    if runtime.final_phase == 0:
+        # Every area once more at the final clock; the regencies' records also reach the
+        # province roll-up, which is then waited for and sent last.
+        runtime.final_phase = 1
+        await _emit(runtime, assigned, force=True)
+        runtime.last_activity = time.monotonic()
+        return
+    runtime.stopping = True
+    await _emit_provinces(runtime, time.time(), 0.0, heartbeat=True)
+    await runtime.app.producer.flush()
+    log.info("caught up; stopping", processed=runtime.metrics.processed)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+async def _fetched_all(runtime: WorkerRuntime, assigned: list[int]) -> bool:
+    from faust.types import TP
+
+    consumer = runtime.app.consumer
+    for topic, partitions in (
+        (runtime.reports_topic.get_topic_name(), assigned),
+        (
+            runtime.rollup_topic.get_topic_name(),
+            runtime.assigned(runtime.rollup_topic.get_topic_name()),
+        ),
+    ):
+        for partition in partitions:
+            tp = TP(topic, partition)
+            highwater = consumer.highwater(tp)
+            position = await consumer.position(tp)
+            if highwater is None or position is None or position < highwater:
+                return False
+    return True
+
+
+# --- web -------------------------------------------------------------------------------------
+
+
+def _pages(runtime: WorkerRuntime) -> None:
+    app = runtime.app
+
+    async def healthz(view: Any, request: Any) -> Any:
+        topic = runtime.reports_topic.get_topic_name()
+        assigned = runtime.assigned(topic)
+        recovering = bool(runtime.app.tables.recovery.in_recovery)
+        clocks = {p: runtime.partition_clock(p) for p in assigned}
+        body = {
+            "status": "ok" if assigned and not recovering else "starting",
+            "app_id": runtime.settings.worker.app_id,
+            "assigned_partitions": assigned,
+            "recovering": recovering,
+            "processed": runtime.metrics.processed,
+            "rate_per_s": round(runtime.metrics.meter.rate(), 1),
+            "last_offsets": runtime.last_offsets,
+            "partitions": {
+                str(p): ({"stream_time_minute": c.clock, **c.counters()} if c is not None else None)
+                for p, c in clocks.items()
+            },
+        }
+        return view.json(body, status=200 if body["status"] == "ok" else 503)
+
+    async def metrics(view: Any, request: Any) -> Any:
+        return view.bytes(runtime.metrics.exposition(), content_type="text/plain; version=0.0.4")
+
+    async def areas(view: Any, request: Any) -> Any:
+        wall = time.time()
+        assigned = runtime.assigned(runtime.reports_topic.get_topic_name())
+        clocks = {p: runtime.partition_clock(p) for p in assigned}
+        result = []
+        for partition in assigned:
+            clock_view = runtime.render_clock(clocks, partition, wall)
+            if clock_view is None:
+                continue
+            for code in runtime.areas_of(partition):
+                status = runtime.render(code, partition, *clock_view, wall)
+                if status is not None:
+                    result.append(status.model_dump(mode="json"))
+        return view.json(sorted(result, key=lambda s: s["area_code"]))
+
+    async def area(view: Any, request: Any, code: str) -> Any:
+        detail = runtime.describe_area(code)
+        if detail is None:
+            return view.json(
+                {
+                    "error": f"wilayah {code} tidak dipantau oleh worker ini",
+                    "error_en": f"area {code} is not watched by this worker",
+                },
+                status=404,
+            )
+        return view.json(detail)
+
+    async def table_value(view: Any, request: Any, name: str, key: str) -> Any:
+        tables = {table.value: faust_table for table, faust_table in runtime.tables.items()}
+        tables["provinces"] = runtime.provinces
+        if name not in tables:
+            return view.json({"error": f"unknown table {name}", "tables": sorted(tables)}, 404)
+        raw = tables[name].get(key.encode())
+        if raw is None:
+            return view.json({"error": f"no key {key} in {name}"}, status=404)
+        import json
+
+        try:
+            return view.json({"table": name, "key": key, "value": json.loads(raw)})
+        except ValueError:
+            return view.json({"table": name, "key": key, "value": raw.decode(errors="replace")})
+
+    for path, page in (
+        ("/healthz", healthz),
+        ("/metrics", metrics),
+        ("/areas", areas),
+        ("/areas/{code}", area),
+        ("/tables/{name}/{key}", table_value),
+    ):
+        app.page(path)(page)

@@ -1,0 +1,109 @@
+"""Fixtures of the intake-role tests: a valid report, and reading what landed on a topic."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from schemas.registry import AreaRegistry, default_registry
+from sitrep.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def registry() -> AreaRegistry:
+    return default_registry()
+
+
+def report_document(report_id: str | None = None, **changes: Any) -> dict[str, Any]:
+    """A complete, valid wire-format report from Balikpapan, occurred a few minutes ago."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    document: dict[str, Any] = {
+        "report_id": report_id or f"t-{uuid.uuid4().hex[:16]}",
+        "occurred_at": (now - timedelta(minutes=3)).isoformat(),
+        "received_at": now.isoformat(),
+        "district": "64.71",
+        "subdistrict": "64.71.01",
+        "kind": "incident",
+        "category": "clash",
+        "severity": 3,
+        "reporter": {"unit": "Polsek Balikpapan Timur", "role": "patrol"},
+        "source": "app",
+        "phase": "campaign",
+        "text": "Terjadi bentrokan antara pendukung paslon di Pasar Manggar.",
+        "schema_version": 1,
+    }
+    document.update(changes)
+    return document
+
+
+@pytest.fixture
+def make_report() -> Callable[..., dict[str, Any]]:
+    return report_document
+
+
+class TopicTail:
+    """Reads what was written to topics after the moment it was created (end offsets then)."""
+
+    def __init__(self, settings: Settings, *topics: str) -> None:
+        from kafka import TopicPartition
+
+        from sitrep import clients
+
+        self._consumer = clients.kafka_consumer(settings, consumer_timeout_ms=3000)
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(self._consumer.partitions_for_topic(topic) or ())
+        ]
+        self._consumer.assign(partitions)
+        self._start = self._consumer.end_offsets(partitions)
+
+    def read(self, topic: str) -> list[dict[str, Any]]:
+        """Every record written to ``topic`` since creation, values decoded as JSON."""
+        partitions = [tp for tp in self._start if tp.topic == topic]
+        end = self._consumer.end_offsets(partitions)
+        values: list[dict[str, Any]] = []
+        for tp in partitions:
+            if end[tp] <= self._start[tp]:
+                continue
+            self._consumer.assign([tp])
+            self._consumer.seek(tp, self._start[tp])
+            # Empty polls happen while the consumer reconnects (e.g. after a broker restart):
+            # keep polling until the end offset is reached, within a deadline.
+            deadline = time.monotonic() + 30
+            while self._consumer.position(tp) < end[tp]:
+                assert time.monotonic() < deadline, f"could not read {tp} up to {end[tp]}"
+                batch = self._consumer.poll(timeout_ms=1000)
+                for records in batch.values():
+                    for record in records:
+                        if record.offset < end[tp]:
+                            value = json.loads(record.value)
+                            value["_key"] = record.key.decode() if record.key else None
+                            values.append(value)
+        return values
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+@pytest.fixture
+def topic_tail(local_stack: Settings) -> Iterator[Callable[[], TopicTail]]:
+    """``topic_tail()`` -> a TopicTail over the reports and dead-letter topics, from now on."""
+    tails: list[TopicTail] = []
+
+    def make() -> TopicTail:
+        tail = TopicTail(
+            local_stack, local_stack.kafka.topics.reports, local_stack.kafka.topics.deadletter
+        )
+        tails.append(tail)
+        return tail
+
+    yield make
+    for tail in tails:
+        tail.close()

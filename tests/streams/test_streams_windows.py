@@ -1,0 +1,76 @@
+"""Minute buckets: event-time placement, sliding windows, bounded memory."""
+
+from __future__ import annotations
+
+import random
+
+from schemas.report import Category, ReportKind
+from streams.scoring import ScoringConfig
+from streams.windows import Buckets, Contribution
+
+
+def test_reports_are_counted_in_the_minute_they_occurred() -> None:
+    buckets = Buckets()
+    buckets.count_report(100, ReportKind.INCIDENT, Category.CLASH)
+    buckets.count_report(100, ReportKind.CHECK_IN, Category.OTHER)
+    buckets.count_report(40, ReportKind.INCIDENT, Category.HOAX)  # late, placed in the past
+    short = buckets.window(100, 60)
+    assert (short.reports, short.check_ins, dict(short.by_category)) == (1, 1, {"clash": 1})
+    long = buckets.window(100, 1440)
+    assert (long.reports, dict(long.by_category)) == (2, {"clash": 1, "hoax": 1})
+    # The window slides with the clock: at minute 160 the minute-100 reports are still in the
+    # hour, at 161 they are not.
+    assert buckets.window(159, 60).reports == 1
+    assert buckets.window(160, 60).reports == 0
+
+
+def test_out_of_order_arrival_gives_the_same_windows() -> None:
+    events = [(minute, Category.CLASH) for minute in range(0, 300, 7)]
+    in_order, shuffled = Buckets(), Buckets()
+    for minute, category in events:
+        in_order.count_report(minute, ReportKind.INCIDENT, category)
+    for minute, category in random.Random(3).sample(events, len(events)):
+        shuffled.count_report(minute, ReportKind.INCIDENT, category)
+    for now in (100, 200, 300):
+        assert in_order.window(now, 60) == shuffled.window(now, 60)
+
+
+def test_score_decays_by_bucket_minute(config: ScoringConfig) -> None:
+    buckets = Buckets()
+    buckets.add(Contribution(0, 20.0, "clash", 4, "r-1"))
+    buckets.add(Contribution(180, 10.0, "crowd", 3, "r-2"))
+    assert buckets.score(180, config) == 20.0 * 0.5 + 10.0
+    assert buckets.score(1440, config) == 10.0 * config.decay(1260)  # r-1 left the window
+    assert buckets.score(100, config) == 20.0 * config.decay(100)  # r-2 not yet happened
+
+
+def test_removing_a_contribution_restores_the_bucket(config: ScoringConfig) -> None:
+    buckets = Buckets()
+    contribution = Contribution(5, 12.5, "riot", 5, "r-1")
+    buckets.add(contribution)
+    assert buckets.open_counts(5, 1440) == (1, {"riot": 1}, {"5": 1})
+    buckets.remove(contribution)
+    assert buckets.score(5, config) == 0.0
+    assert buckets.open_counts(5, 1440) == (0, {}, {})
+    assert len(buckets) == 0  # empty buckets are dropped
+
+
+def test_memory_is_bounded_by_the_retention_period(config: ScoringConfig) -> None:
+    """Many reports a minute for three days: never more buckets than minutes retained."""
+    buckets = Buckets()
+    for minute in range(3 * 1440):
+        for _ in range(5):
+            buckets.count_report(minute, ReportKind.INCIDENT, Category.CROWD)
+        buckets.prune(minute, config.retention_minutes)
+        assert len(buckets) <= config.retention_minutes
+    assert len(buckets) == config.retention_minutes
+    assert buckets.window(3 * 1440 - 1, 1440).reports == 5 * 1440
+
+
+def test_round_trips_through_storage() -> None:
+    buckets = Buckets()
+    buckets.count_report(7, ReportKind.INCIDENT, Category.CLASH)
+    buckets.add(Contribution(7, 3.5, "clash", 2, "r-9"))
+    again = Buckets.decode(buckets.encode())
+    assert again.encode() == buckets.encode()
+    assert again.window(7, 60) == buckets.window(7, 60)
