@@ -121,7 +121,11 @@ class Indexer:
         self._committed: dict[tuple[str, int], int] = {}
         self._next_lag_at = 0.0
         self._executor: ThreadPoolExecutor | None = None
-        self._revocations = 0  # written by the rebalance listener on kafka-python's IO thread
+        # Written by the rebalance listener on kafka-python's IO thread, read by the loop.
+        self._revocations = 0
+        self._assignments = 0
+        self._joined = False
+        self._rewind_pending = False
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -136,7 +140,7 @@ class Indexer:
                 indexer._on_revoked(revoked)
 
             def on_partitions_assigned(self, assigned: Any) -> None:
-                log.info("partitions assigned", partitions=len(assigned))
+                indexer._on_assigned(assigned)
 
         # Know every topic's partitions before the first join; otherwise the group first joins
         # with empty metadata and rebalances again as soon as it arrives.
@@ -178,14 +182,20 @@ class Indexer:
             timeout_s = 0.1
         # Never read more than fits: a batch holds at most bulk_max_actions records.
         room = max(1, self._batch.policy.max_actions - self._batch.actions)
-        revocations = self._revocations
+        rebalances = (self._revocations, self._assignments)
         polled = self._consumer.poll(
             timeout_ms=int(timeout_s * 1000),
             max_records=min(room, self._settings.max_poll_records),
         )
-        if self._revocations != revocations:
-            self._after_revocation()
+        if (self._revocations, self._assignments) != rebalances:
+            if self._revocations != rebalances[0]:
+                self._forget_unsent()
+            self._rewind_pending = True
             return  # what this poll returned is read again from the committed offsets
+        if self._rewind_pending:
+            if self._joined:
+                self._rewind()
+            return  # read before the rewind: read again
         received = time.monotonic()
         at = self._clock()
         for tp, records in polled.items():
@@ -194,7 +204,7 @@ class Indexer:
                 position = Position(tp.topic, tp.partition, record.offset, record.key)
                 planned = plan_record(kind, position, record.value, self._context, at)
                 self._batch.add(planned, received)
-        if received >= self._next_lag_at:
+        if received >= self._next_lag_at and self._joined:
             self._next_lag_at = received + LAG_INTERVAL_S
             self._update_lag()
 
@@ -283,32 +293,42 @@ class Indexer:
         self._metrics.paused.set(1 if paused else 0)
 
     def _on_revoked(self, revoked: Any) -> None:
-        """Rebalance listener. kafka-python 3 runs it on its IO thread, where nothing may block
-        (no commit): it only counts the revocation; the loop acts on it after its poll."""
+        """Rebalance listener. kafka-python 3 runs it on its IO thread, in the middle of the
+        group join, where nothing may block or talk to the coordinator: it only takes note;
+        the loop acts after its poll, once the join is complete."""
+        self._joined = False
         self._revocations += 1
         log.info("partitions revoked", partitions=len(revoked))
 
-    def _after_revocation(self) -> None:
-        """Start again from the committed offsets after a rebalance.
+    def _on_assigned(self, assigned: Any) -> None:
+        """Rebalance listener (IO thread, see ``_on_revoked``)."""
+        self._assignments += 1
+        self._joined = True
+        log.info("partitions assigned", partitions=len(assigned))
 
-        Records read but not yet delivered are dropped, and every partition we hold now is
-        rewound to its committed offset (kafka-python keeps the fetch position of partitions
-        that stay with this member, so without the rewind they would be skipped). Whoever got
-        the other partitions starts from the committed offsets as well. A delivery still in
-        flight completes, but its offsets are not committed: its records are read again. Some
-        records may be indexed twice, which the idempotent writes absorb; none is skipped.
-        """
+    def _forget_unsent(self) -> None:
+        """After a revocation: records read but not delivered are dropped, and a delivery
+        still in flight completes but its offsets are not committed; all of them are read
+        again from the committed offsets. Some may be indexed twice, which the idempotent
+        writes absorb; none is skipped."""
         if self._inflight is not None:
             self._inflight.stale = True
         dropped = len(self._batch.take())
         self._committed.clear()
+        log.info("rebalancing; unsent records will be read again", dropped_unsent=dropped)
+
+    def _rewind(self) -> None:
+        """Once the group join is complete, rewind every partition we hold to its committed
+        offset: kafka-python keeps the fetch position of partitions that stay with this member,
+        so records dropped by ``_forget_unsent`` would otherwise be skipped."""
         for tp in self._consumer.assignment():
             committed = self._consumer.committed(tp)
             if committed is None:
                 self._consumer.seek_to_beginning(tp)
             else:
                 self._consumer.seek(tp, committed)
-        log.info("rebalanced; reading again from the committed offsets", dropped_unsent=dropped)
+        self._rewind_pending = False
+        log.info("rebalanced; reading again from the committed offsets")
 
     def _update_lag(self) -> None:
         from kafka.errors import KafkaError

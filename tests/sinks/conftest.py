@@ -3,12 +3,19 @@ topics and indices per test (own prefix, own consumer group), cleaned up afterwa
 
 from __future__ import annotations
 
-import threading
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,32 +134,100 @@ def es(local_stack: Settings) -> Iterator[Any]:
     client.close()
 
 
+class IndexerProcess:
+    """A real `sitrep index` process (one consumer per process, as deployed) and its metrics.
+
+    Metrics are read from its Prometheus endpoint; after it stopped, from the last scrape
+    taken just before the stop.
+    """
+
+    def __init__(self, process: subprocess.Popen[bytes], metrics_port: int, log_file: Path):
+        self.process = process
+        self.metrics_port = metrics_port
+        self.log_file = log_file
+        self._final: list[Any] | None = None
+
+    def value(self, sample_name: str, **labels: str) -> float:
+        """Sum of the samples called ``sample_name`` whose labels include ``labels``."""
+        return sum(
+            sample.value
+            for family in self._families()
+            for sample in family.samples
+            if sample.name == sample_name
+            and all(sample.labels.get(key) == wanted for key, wanted in labels.items())
+        )
+
+    def log_tail(self) -> str:
+        return self.log_file.read_text(errors="replace")[-4000:]
+
+    def snapshot(self) -> None:
+        self._final = self._scrape()
+
+    def _families(self) -> list[Any]:
+        return self._final if self._final is not None else self._scrape()
+
+    def _scrape(self) -> list[Any]:
+        import httpx
+        from prometheus_client.parser import text_string_to_metric_families
+
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                text = httpx.get(url, timeout=5).text
+                return list(text_string_to_metric_families(text))
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise AssertionError(f"no metrics at {url}:\n{self.log_tail()}") from None
+                time.sleep(0.2)
+
+
+def indexer_env(settings: Settings, metrics_port: int) -> dict[str, str]:
+    """The environment that gives `sitrep index` these settings (topics, group, indices)."""
+    indexer = settings.indexer.model_copy(update={"metrics_port": metrics_port})
+    return {
+        **os.environ,
+        "SITREP_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "SITREP_ELASTICSEARCH__URL": settings.elasticsearch.url,
+        **{f"SITREP_KAFKA__TOPICS__{name.upper()}": topic for name, topic in settings.kafka.topics},
+        **{
+            f"SITREP_INDEXER__{name.upper()}": str(value)
+            for name, value in indexer.model_dump().items()
+            if value is not None
+        },
+        "SITREP_LOG__FORMAT": "json",
+    }
+
+
 @contextmanager
-def running_indexer(settings: Settings) -> Iterator[Any]:
-    """The real indexer on a thread; stopped (and its error re-raised) on exit."""
-    from sinks.indexer.app import run_indexer
-    from sinks.indexer.metrics import IndexerMetrics
-
-    stop = threading.Event()
-    metrics = IndexerMetrics()
-    failures: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            run_indexer(settings, stop, metrics)
-        except BaseException as exc:  # surfaced in the test thread
-            failures.append(exc)
-
-    thread = threading.Thread(target=target, name="test-indexer", daemon=True)
-    thread.start()
+def running_indexer(settings: Settings) -> Iterator[IndexerProcess]:
+    """`sitrep index` as its own process; stopped with SIGTERM (it finishes its batch, commits
+    and leaves the group). A failing test gets the indexer's log appended."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    log_dir = Path(tempfile.mkdtemp(prefix="sitrep-indexer-"))
+    log_file = log_dir / "indexer.log"
+    sitrep = str(Path(sys.executable).with_name("sitrep"))
+    with log_file.open("wb") as log:
+        process = subprocess.Popen(
+            [sitrep, "index"], env=indexer_env(settings, port), stdout=log, stderr=log
+        )
+    indexer = IndexerProcess(process, port, log_file)
     try:
-        yield metrics
+        yield indexer
+        indexer.snapshot()
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n--- indexer log ---\n{indexer.log_tail()}") from None
     finally:
-        stop.set()
-        thread.join(60)
-        assert not thread.is_alive(), "indexer did not stop"
-        if failures:
-            raise failures[0]
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert process.returncode in (0, -signal.SIGTERM), indexer.log_tail()
+    shutil.rmtree(log_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -113,10 +113,10 @@ def test_reindex_rebuilds_indices_and_writers_carry_on_through_the_alias(
             "newer status through the alias",
         )
         assert count(es, month) == 4
-    assert (
-        metrics.documents.labels(topic=isolated.kafka.topics.status, outcome="stale")._value.get()
-        == 1
+    stale = metrics.value(
+        "sitrep_indexer_documents_total", topic=isolated.kafka.topics.status, outcome="stale"
     )
+    assert stale == 1
 
 
 def test_writes_to_a_blocked_index_wait_instead_of_failing(
@@ -135,11 +135,15 @@ def test_writes_to_a_blocked_index_wait_instead_of_failing(
     es.indices.add_block(index=month, block="write")
     send(isolated, isolated.kafka.topics.reports, [as_record(make_report(report_id="blocked-1"))])
     with indexer(isolated) as metrics:
-        wait(lambda: metrics.retries.labels(reason="blocked")._value.get() >= 2, 30, "retries")
+        wait(
+            lambda: metrics.value("sitrep_indexer_retries_total", reason="blocked") >= 2,
+            30,
+            "retries",
+        )
         assert count(es, names.reports) == 0
         es.indices.put_settings(index=month, settings={"index.blocks.write": None})
         wait(lambda: count(es, names.reports) == 1, 30, "indexed after the block is lifted")
-    assert metrics.deadlettered.labels(reason="index_rejected")._value.get() == 0
+    assert metrics.value("sitrep_indexer_deadlettered_total", reason="index_rejected") == 0
 
 
 def test_prune_is_a_dry_run_unless_applied_and_keeps_recent_months(
