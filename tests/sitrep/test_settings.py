@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from sitrep.settings import load_settings
 
 def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
+    for variable in [name for name in os.environ if name.startswith("SITREP_")]:
+        monkeypatch.delenv(variable)
     settings = load_settings()
     assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
     assert settings.elasticsearch.url == "http://127.0.0.1:9200"
