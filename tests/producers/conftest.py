@@ -15,6 +15,39 @@ from schemas.registry import AreaRegistry, default_registry
 from sitrep.settings import Settings
 
 
+@pytest.fixture(scope="module")
+def local_stack(local_stack: Settings) -> Iterator[Settings]:
+    """The shared stack, but with reports and dead-letter topics of this test module's own.
+
+    In-process code gets them through these settings, `sitrep` subprocesses through the
+    environment, so the real sitrep.reports (which a running demo reads) stays untouched.
+    """
+    from sitrep import clients
+    from sitrep.settings import TopicNames
+    from sitrep.topics import desired_topics, ensure_topics
+
+    prefix = f"itprod{uuid.uuid4().hex[:8]}"
+    topics = TopicNames(**{role: f"{prefix}.{role}" for role, _ in local_stack.kafka.topics})
+    settings = local_stack.model_copy(
+        update={"kafka": local_stack.kafka.model_copy(update={"topics": topics})}
+    )
+    admin = clients.kafka_admin(settings)
+    ensure_topics(admin, desired_topics(settings.kafka))
+    with pytest.MonkeyPatch.context() as env:
+        for role, name in topics:
+            env.setenv(f"SITREP_KAFKA__TOPICS__{role.upper()}", name)
+        yield settings
+    names = {name for _, name in topics}
+    try:
+        admin.delete_topics(sorted(names), timeout_ms=30_000)
+        # Wait for the deletion to be visible, so a stack stopped right after keeps none of them.
+        deadline = time.monotonic() + 10
+        while names & set(admin.list_topics()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        admin.close()
+
+
 @pytest.fixture(scope="session")
 def registry() -> AreaRegistry:
     return default_registry()
