@@ -135,8 +135,8 @@ def _run(settings: Settings, count: int, rate: int, seconds: int) -> list[Figure
     from sinks.documents import report_action
     from sinks.es.names import IndexNames
     from sinks.es.setup import setup
-    from sinks.text import default_stemmer
     from sitrep import clients
+    from sitrep.morphology import default_stemmer
     from sitrep.topics import desired_topics, ensure_topics
 
     registry = default_registry()

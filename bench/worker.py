@@ -36,7 +36,10 @@ import click
 
 from bench.harness import Figure, format_table, percentiles, write_result
 from sitrep.commands.common import Context, fail, pass_context
-from sitrep.settings import Settings
+from sitrep.settings import Settings, TopicNames
+
+# The worker's alert topics, so a benchmark never writes into the real ones.
+_ALERT_ROLES = ("alerts", "alert_commands", "silences", "deliveries")
 
 CATEGORIES = ("crowd", "hoax", "intimidation", "clash", "money_politics", "crime", "vandalism")
 
@@ -271,7 +274,7 @@ def command(
         count = int(rate * duration)
     run = f"bench-{uuid.uuid4().hex[:8]}"
     partitions = settings.kafka.partitions
-    names = {n: f"{run}.{n}" for n in ("reports", "status", "deadletter", "ceiling")}
+    names = {n: f"{run}.{n}" for n in (*TopicNames.model_fields, "ceiling")}
     admin = clients.kafka_admin(settings)
     ensure_topics(
         admin,
@@ -295,6 +298,7 @@ def command(
         "SITREP_KAFKA__TOPICS__REPORTS": names["reports"],
         "SITREP_KAFKA__TOPICS__STATUS": names["status"],
         "SITREP_KAFKA__TOPICS__DEADLETTER": names["deadletter"],
+        **{f"SITREP_KAFKA__TOPICS__{role.upper()}": names[role] for role in _ALERT_ROLES},
         "SITREP_WORKER__APP_ID": run,
         "SITREP_WORKER__WEB_PORT": str(port),
         "SITREP_WORKER__DATA_DIR": str(work_dir),

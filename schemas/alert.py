@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
@@ -23,9 +24,15 @@ from schemas.common import (
 __all__ = [
     "ALERT_SCHEMA_VERSION",
     "Alert",
+    "AlertAck",
+    "AlertChange",
+    "AlertRoute",
     "AlertState",
     "AlertTier",
+    "Silence",
+    "command_key",
     "make_alert_id",
+    "notification_key",
 ]
 
 ALERT_SCHEMA_VERSION: Final = 1
@@ -45,6 +52,21 @@ class AlertState(StrEnum):
 class AlertTier(StrEnum):
     WARNING = "warning"
     CRITICAL = "critical"
+
+
+class AlertChange(StrEnum):
+    """What one record on ``sitrep.alerts`` announces; notifiers speak on all but ``update``."""
+
+    FIRED = "fired"  # a new episode of the rule for the group
+    ESCALATED = "escalated"  # same episode, warning -> critical
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    UPDATE = "update"  # evidence or measurement changed, nothing to tell anyone
+
+
+def notification_key(alert_id: str, state: AlertState, tier: AlertTier, channel: str) -> str:
+    """Idempotency key of one notification: each (alert, state, tier) reaches a channel once."""
+    return f"{alert_id}/{state.value}/{tier.value}/{channel}"
 
 
 def make_alert_id(rule_id: str, group_key: str, episode: str) -> str:
@@ -87,6 +109,16 @@ Text = Annotated[str, Field(min_length=1, max_length=4000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=256)]
 
 
+class AlertRoute(BaseModel):
+    """Who hears about an alert: a channel named in the notifier's configuration, and the
+    recipients on it (chat ids, e-mail addresses; empty = the channel's default)."""
+
+    model_config = WIRE_MODEL_CONFIG
+
+    channel: Identifier
+    recipients: tuple[ShortText, ...] = ()
+
+
 class Alert(BaseModel):
     """One alert. The same alert_id is re-published as its state changes."""
 
@@ -106,6 +138,13 @@ class Alert(BaseModel):
     message_id: Text = Field(description="message in Indonesian")
     message_en: Text = Field(description="message in English")
     evidence_report_ids: tuple[Identifier, ...] = ()
+    change: AlertChange = Field(default=AlertChange.FIRED, description="what this record announces")
+    area_name: ShortText | None = Field(default=None, description="registry name of area_code")
+    value: float | None = Field(default=None, description="the measured value that fired")
+    threshold: float | None = Field(default=None, description="the tier's threshold it crossed")
+    window_start: Timestamp | None = None
+    window_end: Timestamp | None = None
+    routes: tuple[AlertRoute, ...] = Field(default=(), description="channels for this tier")
     acknowledged_by: ShortText | None = None
     acknowledged_at: Timestamp | None = None
     resolved_at: Timestamp | None = None
@@ -145,3 +184,69 @@ def _lifecycle_problems(alert: Alert) -> list[FieldProblem]:
     if alert.state is not AlertState.RESOLVED and alert.resolved_at is not None:
         problem("resolved_at", f"must be empty while state is {alert.state}")
     return problems
+
+
+class AlertAck(BaseModel):
+    """An acknowledgement, on ``sitrep.alert-commands``; the worker that owns the alert's state
+    applies it and publishes the acknowledged alert. Keyed by ``command_key`` of the alert."""
+
+    model_config = WIRE_MODEL_CONFIG
+
+    alert_id: Identifier
+    area_code: AreaCode
+    rule_type: RuleType
+    acknowledged_by: ShortText
+    acknowledged_at: Timestamp
+    note: Text | None = None
+    schema_version: int = Field(default=ALERT_SCHEMA_VERSION, strict=True, ge=1)
+
+
+def command_key(alert: Alert | AlertAck) -> str:
+    """Kafka key for commands about an alert: lands on the partition whose worker holds it.
+
+    Level alerts follow ``sitrep.status`` (keyed by area code); all other rules follow
+    ``sitrep.reports`` (keyed by regency code).
+    """
+    if alert.rule_type == "level":
+        return alert.area_code
+    return ".".join(alert.area_code.split(".")[:2])
+
+
+class Silence(BaseModel):
+    """Notifications matching rule and area are held back between starts_at and ends_at.
+
+    On ``sitrep.silences`` (compacted, key = silence_id; a null value deletes). The alerts
+    themselves still fire and are indexed: a silence mutes the channels only.
+    """
+
+    model_config = WIRE_MODEL_CONFIG
+
+    silence_id: Identifier
+    rule_id: Identifier | None = Field(default=None, description="None: every rule")
+    area_code: AreaCode | None = Field(
+        default=None, description="this area and every area inside it; None: everywhere"
+    )
+    starts_at: Timestamp
+    ends_at: Timestamp
+    created_by: ShortText
+    created_at: Timestamp
+    comment: Text | None = None
+    schema_version: int = Field(default=ALERT_SCHEMA_VERSION, strict=True, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Silence:
+        if self.ends_at <= self.starts_at:
+            raise field_errors(
+                type(self).__name__,
+                [(("ends_at",), "silence_range", "must be after starts_at", self.ends_at)],
+            )
+        return self
+
+    def mutes(self, alert: Alert, at: datetime) -> bool:
+        if not self.starts_at <= at < self.ends_at:
+            return False
+        if self.rule_id is not None and self.rule_id != alert.rule_id:
+            return False
+        if self.area_code is None:
+            return True
+        return alert.area_code == self.area_code or alert.area_code.startswith(self.area_code + ".")

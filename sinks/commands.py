@@ -205,7 +205,7 @@ def reindex(ctx: Context, indices: tuple[str, ...], dry_run: bool) -> None:
     from sinks.es.reindex import reindex as run_reindex
     from sinks.es.setup import find_outdated
     from sinks.es.setup import setup as run_setup
-    from sinks.text import default_stemmer
+    from sitrep.morphology import default_stemmer
 
     names = IndexNames(ctx.settings.indexer.index_prefix)
     client = _es_client(ctx)
@@ -348,8 +348,8 @@ def search(
     from sinks.search.export import ExportFormat, export_lines
     from sinks.search.params import InvalidParameter, InvalidQuery, parse_search_request
     from sinks.search.service import SearchFailed, SearchService, SearchUnavailable
-    from sinks.text import default_stemmer
     from sinks.web.errors import invalid_parameter_text
+    from sitrep.morphology import default_stemmer
 
     settings = ctx.settings
     language: Lang = "en" if (lang or settings.web.language) == "en" else "id"

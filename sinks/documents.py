@@ -30,7 +30,7 @@ from schemas.registry import AreaRegistry
 from schemas.report import FieldReport
 from schemas.status import AreaStatus
 from sinks.es.names import IndexNames
-from sinks.text import Stemmer, stem_text
+from sitrep.morphology import Stemmer, stem_text
 
 WIRE_REPORT_FIELDS = frozenset(FieldReport.model_fields)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -21,6 +21,38 @@ Lang = Literal["id", "en"]
 LANGUAGES: Final[tuple[Lang, ...]] = ("id", "en")
 
 MESSAGES: Final[dict[str, dict[Lang, str]]] = {
+    "token_missing": {
+        "id": "Perlu token operator (Authorization: Bearer ...).",
+        "en": "An operator token is required (Authorization: Bearer ...).",
+    },
+    "token_unknown": {
+        "id": "Token operator tidak dikenal atau sudah dicabut.",
+        "en": "Unknown or revoked operator token.",
+    },
+    "role_missing": {
+        "id": "Token ini tidak memiliki peran {role}.",
+        "en": "This token does not have the {role} role.",
+    },
+    "alert_not_found": {
+        "id": "Peringatan {alert_id} tidak ditemukan (mungkin belum terindeks).",
+        "en": "Alert {alert_id} not found (it may not be indexed yet).",
+    },
+    "alert_resolved": {
+        "id": "Peringatan {alert_id} sudah selesai dan tidak dapat dikonfirmasi lagi.",
+        "en": "Alert {alert_id} is already resolved and cannot be acknowledged.",
+    },
+    "kafka_unavailable": {
+        "id": "Kafka tidak dapat dihubungi: {error}",
+        "en": "Kafka is unreachable: {error}",
+    },
+    "silence_end": {
+        "id": "Isi salah satu: ends_at atau duration_minutes.",
+        "en": "Give exactly one of ends_at and duration_minutes.",
+    },
+    "silence_invalid": {
+        "id": "Senyap tidak sah: {detail}",
+        "en": "Invalid silence: {detail}",
+    },
     "query_unclosed_quote": {
         "id": "Tanda kutip pada posisi {position} tidak ditutup.",
         "en": "The quote at position {position} is not closed.",

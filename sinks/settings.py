@@ -1,7 +1,9 @@
-"""Settings of the sinks: indexer (``SITREP_INDEXER__*``) and web service (``SITREP_WEB__*``)."""
+"""Settings of the sinks: indexer (``SITREP_INDEXER__*``), web service (``SITREP_WEB__*``) and
+notifier (``SITREP_NOTIFY__*``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,3 +46,43 @@ class WebSettings(BaseModel):
     port: int = Field(default=8000, ge=1, le=65535)
     language: Literal["id", "en"] = "id"
     max_page_size: int = Field(default=100, ge=1, le=1000)
+    tokens_file: Path | None = Field(
+        default=None,
+        description="hashed operator tokens (YAML); default HOME/web/operators.yaml",
+    )
+
+    def tokens_path(self, home: Path) -> Path:
+        return self.tokens_file or home / "web" / "operators.yaml"
+
+
+DEFAULT_CHANNELS_FILE = (
+    Path(__file__).resolve().parent.parent / "deploy" / "notify" / "channels.yaml"
+)
+
+
+class NotifySettings(BaseModel):
+    """The notifier (`sitrep notify`): channels, retries, dedupe look-back, metrics."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    group_id: str = "sitrep-notify"
+    channels_file: Path = Field(
+        default=DEFAULT_CHANNELS_FILE, description="YAML file naming the channels (docs/notify.md)"
+    )
+    language: Literal["id", "en"] = "id"
+    max_attempts: int = Field(default=5, ge=1, description="per notification, including the first")
+    retry_base_ms: int = Field(default=500, ge=1, description="first backoff (then doubled)")
+    retry_max_ms: int = Field(default=60_000, ge=1, description="backoff never exceeds this")
+    attempt_timeout_s: float = Field(default=10.0, gt=0, description="per HTTP/SMTP attempt")
+    lookback_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="delivery records read back at start (dedupe); also where a new group starts",
+    )
+    max_pending: int = Field(
+        default=10_000, ge=1, description="notifications queued before consuming pauses"
+    )
+    commit_interval_ms: int = Field(default=500, ge=10)
+    drain_timeout_s: float = Field(default=15.0, ge=0, description="on SIGTERM, for in-flight")
+    metrics_host: str = Field(default="127.0.0.1", description="bind address of /metrics")
+    metrics_port: int = Field(default=9310, ge=0, le=65535, description="0 = no metrics server")

@@ -1,75 +1,40 @@
 """Indonesian text handling done in Python, the same way for documents and queries.
 
-The engine's Lucene ``IndonesianStemFilter`` misses forms analysts search for
-("bentrokan" -> "bentro", so "bentrok" would not find it). Documents therefore also carry
+The engine's Lucene ``IndonesianStemFilter`` misses forms analysts search for ("bentrokan" ->
+"bentro", so "bentrok" would not find it). Documents therefore also carry
 ``text_stem``: the text stemmed with Sastrawi (dictionary based), and queries are stemmed with
-the same stemmer before they are matched against it.
+the same stemmer (``sitrep.morphology``) before they are matched against it.
 """
 
 from __future__ import annotations
 
-import functools
 import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final
 
-_WORD: Final = re.compile(r"\w+", re.UNICODE)
+# The stemmer lives in sitrep.morphology (the alert rules use it too); re-exported here.
+from sitrep.morphology import Stemmer, default_stemmer, stem_text, words
+
+__all__ = [
+    "MARK_CLOSE",
+    "MARK_OPEN",
+    "HighlightTerms",
+    "Stemmer",
+    "default_stemmer",
+    "fragment",
+    "highlight_plain",
+    "highlight_terms",
+    "mark_matches",
+    "stem_text",
+    "words",
+]
+
 # In highlighted HTML: a <mark> element, an HTML entity, or a word.
 _HTML_PIECE: Final = re.compile(r"(<mark>.*?</mark>)|(&#?\w+;)|(\w+)", re.DOTALL)
 MARK_OPEN: Final = "<mark>"
 MARK_CLOSE: Final = "</mark>"
-
-
-class Stemmer(Protocol):
-    def stem(self, text: str) -> str: ...
-
-
-_NOT_WORD: Final = re.compile(r"[^a-z0-9 -]+")
-_DIGIT: Final = re.compile(r"[0-9]")
-WORD_CACHE_SIZE: Final = 200_000
-
-
-class IndonesianStemmer:
-    """Sastrawi's dictionary stemmer with a bounded word cache.
-
-    Sastrawi's own cache keeps every word it ever saw (a slow leak in a long-running indexer)
-    and stems numbers, which is costly and pointless; here words with digits are kept as they
-    are and the cache holds the most recent 200,000 words.
-    """
-
-    def __init__(self, cache_size: int = WORD_CACHE_SIZE) -> None:
-        from Sastrawi.Dictionary.ArrayDictionary import (  # type: ignore[import-untyped]
-            ArrayDictionary,
-        )
-        from Sastrawi.Stemmer.Stemmer import Stemmer as SastrawiStemmer  # type: ignore[import-untyped]
-        from Sastrawi.Stemmer.StemmerFactory import StemmerFactory  # type: ignore[import-untyped]
-
-        stem_word = SastrawiStemmer(ArrayDictionary(StemmerFactory().get_words())).stem_word
-
-        def stem_one(word: str) -> str:
-            return word if _DIGIT.search(word) else str(stem_word(word))
-
-        self._stem_word = functools.lru_cache(maxsize=cache_size)(stem_one)
-
-    def stem(self, text: str) -> str:
-        return " ".join(map(self._stem_word, _NOT_WORD.sub(" ", text.lower()).split()))
-
-
-@functools.cache
-def default_stemmer() -> Stemmer:
-    """The process's stemmer (loading the dictionary takes a moment, so only once)."""
-    return IndonesianStemmer()
-
-
-def stem_text(text: str, stemmer: Stemmer | None = None) -> str:
-    """Lowercased, punctuation-free, stemmed words separated by spaces."""
-    return (stemmer or default_stemmer()).stem(text)
-
-
-def words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text)]
 
 
 @dataclass(frozen=True)

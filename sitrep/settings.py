@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from producers.settings import IntakeSettings
-from sinks.settings import IndexerSettings, WebSettings
+from sinks.settings import IndexerSettings, NotifySettings, WebSettings
 from streams.settings import WorkerSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +29,11 @@ class TopicNames(_Section):
     deadletter: str = "sitrep.deadletter"
     status: str = "sitrep.status"
     alerts: str = "sitrep.alerts"
+    # Beyond DESIGN.md's four: acknowledgements for the worker, silences and notification
+    # delivery records for the notifier (issue 6).
+    alert_commands: str = "sitrep.alert-commands"
+    silences: str = "sitrep.silences"
+    deliveries: str = "sitrep.deliveries"
 
 
 class KafkaSettings(_Section):
@@ -116,6 +121,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     indexer: IndexerSettings = IndexerSettings()
     web: WebSettings = WebSettings()
+    notify: NotifySettings = NotifySettings()
 
     @field_validator("timezone")
     @classmethod

@@ -46,6 +46,18 @@ def desired_topics(kafka: KafkaSettings) -> list[TopicSpec]:
             names.alerts,
             **{"cleanup.policy": "delete", "retention.ms": str(kafka.alerts_retention_ms)},
         ),
+        # Keyed like the topic the alert's state follows (see schemas.alert.command_key).
+        spec(
+            names.alert_commands,
+            **{"cleanup.policy": "delete", "retention.ms": str(kafka.alerts_retention_ms)},
+        ),
+        # Current silences, one record per silence id; a tombstone deletes one.
+        spec(names.silences, **{"cleanup.policy": "compact"}),
+        # One record per notification attempt (the audit of who was told what, when).
+        spec(
+            names.deliveries,
+            **{"cleanup.policy": "delete", "retention.ms": str(kafka.alerts_retention_ms)},
+        ),
     ]
 
 

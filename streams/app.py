@@ -20,7 +20,6 @@ import os
 import signal
 import ssl
 import time
-import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -34,6 +33,8 @@ from schemas.registry import AreaLevel, AreaRegistry, default_registry
 from schemas.status import AreaStatus
 from sitrep.settings import Settings
 from sitrep.topics import TopicSpec, ensure_topics
+from streams.alerting import AlertingRuntime, AlertMetrics
+from streams.current import partition_of
 from streams.engine import Envelope, PartitionClock, PartitionEngine, Table
 from streams.metrics import WorkerMetrics
 from streams.partitions import expected_areas, partition_for_key
@@ -45,8 +46,9 @@ from streams.render import (
     status_bytes,
     windows_of,
 )
+from streams.rules.engine import RuleTable
 from streams.scoring import AreaType, ScoringConfig, load_scoring_config
-from streams.timebase import minute_of_seconds
+from streams.timebase import at_minute, minute_of_seconds
 
 __all__ = ["WorkerRuntime", "build_worker"]
 
@@ -87,22 +89,6 @@ class FaustStore:
 
     def scan(self, table: Table) -> Iterable[tuple[str, bytes]]:
         return [(key.decode(), value) for key, value in list(self._tables[table].items())]
-
-
-@contextlib.contextmanager
-def partition_of(event: Any) -> Iterator[None]:
-    """Make ``event`` Faust's current event, so table access goes to its partition.
-
-    ``take_events`` hands over events from several partitions at once while Faust's tables
-    route reads and writes by the single "current event"; this sets it per partition group.
-    """
-    from faust.streams import _current_event
-
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 @contextlib.contextmanager
@@ -169,6 +155,7 @@ class WorkerRuntime:
     needs_scan: bool = True
     caught_up_ticks: int = 0
     final_phase: int = 0
+    alerting: AlertingRuntime | None = None  # None: SITREP_WORKER__ALERTS_ENABLED=false
     handlers: tuple[Any, ...] = ()  # keeps the registered callbacks referenced
     stopping: bool = False
 
@@ -381,7 +368,11 @@ def reports_partitions(settings: Settings) -> int:
 def internal_topics(settings: Settings, partitions: int) -> list[TopicSpec]:
     """The changelog topics of the tables and the roll-up topic, as Faust would create them."""
     app_id, replication = settings.worker.app_id, settings.kafka.replication_factor
-    tables = [*(table.value for table in Table), PROVINCES_TABLE]
+    tables = [
+        *(table.value for table in Table),
+        PROVINCES_TABLE,
+        *(table.value for table in RuleTable),
+    ]
     changelogs = [
         TopicSpec(
             f"{app_id}-{name}-changelog", partitions, replication, {"cleanup.policy": "compact"}
@@ -490,8 +481,29 @@ def build_worker(
         exit_when_caught_up=exit_when_caught_up,
         expected=expected_areas(registry, settings.province_code, partitions),
     )
+    if worker.alerts_enabled:
+        runtime.alerting = _build_alerting(runtime, table, raw_topic)
     _wire(runtime)
     return runtime
+
+
+def _build_alerting(runtime: WorkerRuntime, table: Any, raw_topic: Any) -> AlertingRuntime:
+    """The alert rules (validated now: a bad rule file stops the start) and their tables."""
+    from streams.rules.engine import RuleEngine
+    from streams.rules.model import load_rules, load_sites
+
+    settings = runtime.settings
+    rules = load_rules(settings.worker.rules_dir, runtime.registry, settings.province_code)
+    sites = load_sites(settings.worker.sites_dir)
+    topics = settings.kafka.topics
+    return AlertingRuntime(
+        engine=RuleEngine(rules, runtime.registry, sites, runtime.zone),
+        tables={name: table(name.value) for name in RuleTable},
+        alerts_topic=raw_topic(topics.alerts),
+        reports_topic_name=topics.reports,
+        metrics=AlertMetrics(runtime.metrics.registry),
+        expected=runtime.expected,
+    )
 
 
 def _wire(runtime: WorkerRuntime) -> None:
@@ -521,6 +533,8 @@ def _wire(runtime: WorkerRuntime) -> None:
         if not assigned:
             return
         await _emit(runtime, assigned)
+        if runtime.alerting is not None:
+            await _tick_rules(runtime, runtime.alerting, assigned)
         await _report_progress(runtime, assigned)
 
     async def on_revoked(sender: Any, revoked: Any, **_: Any) -> None:
@@ -528,12 +542,33 @@ def _wire(runtime: WorkerRuntime) -> None:
 
     app.agent(runtime.reports_topic, name="status-engine")(status_engine)
     app.agent(runtime.rollup_topic, name="province-rollup")(province_rollup)
+    alerting = runtime.alerting
+    if alerting is not None:
+        topics = runtime.settings.kafka.topics
+
+        async def level_alerts(stream: Any) -> None:
+            async for events in stream.take_events(500, within=0.05):
+                with exit_on_failure("level-alerts", len(events)):
+                    for event in events:
+                        await alerting.publish(alerting.on_status_event(event))
+
+        async def alert_commands(stream: Any) -> None:
+            async for event in stream.events():
+                with exit_on_failure("alert-commands", 1):
+                    await alerting.publish(alerting.on_command_event(event))
+
+        app.agent(runtime.status_topic, name="level-alerts")(level_alerts)
+        commands_topic = app.topic(
+            topics.alert_commands, key_serializer="raw", value_serializer="raw"
+        )
+        app.agent(commands_topic, name="alert-commands")(alert_commands)
+        runtime.handlers = (level_alerts, alert_commands)
     app.timer(interval=EMIT_TICK_S, name="emit")(emit)
 
     app.on_partitions_revoked.connect(on_revoked)
     _pages(runtime)
     # Keep references: Faust holds agents and timers weakly in places.
-    runtime.handlers = (status_engine, province_rollup, emit, on_revoked)
+    runtime.handlers = (*runtime.handlers, status_engine, province_rollup, emit, on_revoked)
 
 
 async def _process_batch(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
@@ -556,6 +591,9 @@ async def _process_batch(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
         ]
         with partition_of(group[-1]):
             result = runtime.engine.process(partition, envelopes, runtime.store, wall_now)
+            alerts = _rules_on_batch(runtime, partition, result.accepted)
+        if alerts and runtime.alerting is not None:
+            await runtime.alerting.publish(alerts)
         for record in result.dead_letters:
             key = (record.district or record.stage.value).encode()
             runtime.deadletter_topic.send_soon(
@@ -582,6 +620,44 @@ async def _process_batch(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
     metrics.meter.add(len(events))
     metrics.batch_seconds.set(time.perf_counter() - started)
     runtime.last_activity = time.monotonic()
+
+
+def _rule_time(runtime: WorkerRuntime, partition: int, wall: float) -> datetime | None:
+    """The partition's stream time for the rules, as statuses use it (None: no clock yet).
+
+    Live data runs on the wall clock to the second; replays of old data on event time.
+    """
+    view = runtime.render_clock({partition: runtime.partition_clock(partition)}, partition, wall)
+    if view is None:
+        return None
+    minute = view[0]
+    if minute >= minute_of_seconds(wall):
+        return datetime.fromtimestamp(wall, UTC)
+    return at_minute(minute)
+
+
+def _rules_on_batch(
+    runtime: WorkerRuntime, partition: int, accepted: Sequence[tuple[int, Any]]
+) -> list[Any]:
+    alerting = runtime.alerting
+    if alerting is None or not accepted:
+        return []
+    newest = max(report.occurred_at for _, report in accepted)
+    now = _rule_time(runtime, partition, time.time())
+    return alerting.on_reports(partition, accepted, max(newest, now) if now else newest)
+
+
+async def _tick_rules(
+    runtime: WorkerRuntime, alerting: AlertingRuntime, assigned: list[int]
+) -> None:
+    wall = time.time()
+    for partition in assigned:
+        now = _rule_time(runtime, partition, wall)
+        if now is None:
+            continue
+        alerts = alerting.tick(partition, now, wall)
+        if alerts:
+            await alerting.publish(alerts)
 
 
 def _roll_up(runtime: WorkerRuntime, event: Any) -> None:

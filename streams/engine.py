@@ -236,6 +236,8 @@ class BatchResult:
     invalid: int = 0
     swept: int = 0
     last_offset: int = -1
+    # (offset, report) of every report applied, in offset order: what the alert rules see.
+    accepted: list[tuple[int, FieldReport]] = field(default_factory=list)
 
 
 class _Batch:
@@ -365,6 +367,7 @@ class PartitionEngine:
             batch.dirty_seen.add(report.report_id)
         clock.observe(minute, report.received_at.timestamp())
         self._apply(report, minute, envelope, clock, batch, result)
+        result.accepted.append((envelope.offset, report))
         result.applied += 1
         clock.applied += 1
 

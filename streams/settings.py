@@ -25,6 +25,13 @@ class WorkerSettings(BaseModel):
     scoring_config: Path | None = Field(
         default=None, description="scoring rules file; default: the packaged scoring.yaml"
     )
+    rules_dir: Path | None = Field(
+        default=None, description="alert rule files (*.yaml); default: the packaged rules/"
+    )
+    sites_dir: Path | None = Field(
+        default=None, description="protected sites for proximity rules; default: rules/sites/"
+    )
+    alerts_enabled: bool = Field(default=True, description="evaluate alert rules in the worker")
     store: Literal["rocksdict", "memory"] = Field(
         default="rocksdict", description="table store; memory keeps state only in the changelog"
     )

@@ -29,7 +29,7 @@ from schemas.status import AreaStatus
 from sinks.documents import alert_document, report_document, status_document, wire_report_fields
 from sinks.es.names import Family, IndexNames, generation_name, strip_generation
 from sinks.es.templates import TEMPLATE_VERSION, template_aliases
-from sinks.text import Stemmer
+from sitrep.morphology import Stemmer
 
 log = structlog.get_logger("sinks.es.reindex")
 

@@ -14,7 +14,7 @@ from schemas.report import Category
 from sinks.es.names import Family, IndexNames
 from sinks.settings import IndexerSettings
 
-TEMPLATE_VERSION: Final = 1
+TEMPLATE_VERSION: Final = 2  # 2: alert change, routes, measurement, window, area name
 MANAGED_BY: Final = "sitrep"
 
 # Text fields: ``text`` goes through the engine's Lucene Indonesian analyzer; ``text_stem`` holds
@@ -140,6 +140,15 @@ def alert_mappings() -> dict[str, Any]:
             "message_id": _INDONESIAN_TEXT,
             "message_en": {"type": "text", "analyzer": "standard"},
             "evidence_report_ids": _KEYWORD,
+            "change": _KEYWORD,
+            "area_name": {"type": "text", "fields": {"raw": _KEYWORD}},
+            "value": {"type": "double"},
+            "threshold": {"type": "double"},
+            "window_start": _DATE,
+            "window_end": _DATE,
+            "routes": {
+                "properties": {"channel": _KEYWORD, "recipients": _KEYWORD},
+            },
             "acknowledged_by": _KEYWORD,
             "acknowledged_at": _DATE,
             "resolved_at": _DATE,

@@ -18,10 +18,10 @@ from sinks.indexer.delivery import Deliverer, backoff_seconds
 from sinks.indexer.metrics import IndexerMetrics
 from sinks.indexer.records import PlanContext, TopicKind
 from sinks.indexer.runner import Indexer
-from sinks.text import default_stemmer
 from sitrep import clients
 from sitrep.deadletter import DeadLetterWriter
 from sitrep.log_setup import quiet_library_logs
+from sitrep.morphology import default_stemmer
 from sitrep.settings import Settings
 
 log = structlog.get_logger("sinks.indexer")

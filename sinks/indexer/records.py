@@ -22,7 +22,7 @@ from sinks.documents import (
     status_tombstone,
 )
 from sinks.es.names import IndexNames
-from sinks.text import Stemmer
+from sitrep.morphology import Stemmer
 
 
 class TopicKind(StrEnum):

@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from sinks.search.params import Filters, Interval, SearchRequest, SortOrder
 from sinks.search.query import TEXT_FIELD
-from sinks.text import Stemmer
+from sitrep.morphology import Stemmer
 
 TIEBREAK: Final = {"report_id": "asc"}
 SOURCE_EXCLUDES: Final = ["text_stem"]

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from schemas.registry import AreaLevel, AreaRegistry, level_of_code
 from schemas.report import Category, OperationPhase, ReportKind, ReportSource
 from sinks.search.query import ParsedQuery, QuerySyntaxError, analyse_query
-from sinks.text import Stemmer
+from sitrep.morphology import Stemmer
 
 TIMEZONE_ALIASES: Final = {
     "WIB": "Asia/Jakarta",

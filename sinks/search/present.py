@@ -24,7 +24,8 @@ from sinks.i18n import (
     STATE_LABELS,
     Lang,
 )
-from sinks.text import HighlightTerms, Stemmer, fragment, highlight_plain, mark_matches
+from sinks.text import HighlightTerms, fragment, highlight_plain, mark_matches
+from sitrep.morphology import Stemmer
 
 
 def local_time(value: str | None, zone: ZoneInfo) -> str | None:

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from sinks.text import HighlightTerms, Stemmer, highlight_terms, stem_text
+from sinks.text import HighlightTerms, highlight_terms
+from sitrep.morphology import Stemmer, stem_text
 
 MAX_QUERY_CHARS: Final = 500
 MAX_TERMS: Final = 32

@@ -15,7 +15,7 @@ from schemas.registry import AreaRegistry
 from sinks.es.names import IndexNames
 from sinks.search.build import SOURCE_EXCLUDES, build_query, search_body, sort_clause
 from sinks.search.params import SearchRequest, encode_cursor
-from sinks.text import Stemmer
+from sitrep.morphology import Stemmer
 
 log = structlog.get_logger("sinks.search")
 

@@ -24,8 +24,9 @@ from schemas.registry import default_registry
 from sinks.es.names import IndexNames
 from sinks.search.service import SearchService
 from sinks.text import default_stemmer
-from sinks.web import search_api
+from sinks.web import alerts_api, search_api
 from sinks.web.errors import install_error_handlers
+from sinks.web.operators import OperatorTokens
 from sitrep import __version__, clients
 from sitrep.settings import Settings
 
@@ -71,6 +72,7 @@ def create_app(
             default_stemmer(),
         )
         yield
+        app.state.kafka.close()
         for owned_client in owned:
             owned_client.close()
 
@@ -81,6 +83,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.kafka = alerts_api.KafkaLink(settings)
+    app.state.operators = OperatorTokens(settings.web.tokens_path(settings.home))
     metrics = WebMetrics()
     app.state.metrics = metrics
     install_error_handlers(app)
@@ -106,6 +110,7 @@ def create_app(
         return {"status": "ok" if reachable else "degraded", "elasticsearch": reachable}
 
     app.include_router(search_api.router)
+    app.include_router(alerts_api.router)
     for router in routers:
         app.include_router(router)
     return app

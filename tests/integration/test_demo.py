@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sitrep import clients
-from sitrep.settings import Settings
+from sitrep.settings import Settings, TopicNames
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ def _free_port() -> int:
 
 def test_demo_runs_the_pipeline_and_stops_it_again(local_stack: Settings, tmp_path: Path) -> None:
     tag = f"itdemo{uuid.uuid4().hex[:6]}"
-    topics = {role: f"{tag}.{role}" for role in ("reports", "deadletter", "status", "alerts")}
+    topics = {role: f"{tag}.{role}" for role in TopicNames.model_fields}
     env = {
         **os.environ,
         "SITREP_HOME": str(tmp_path / "home"),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sinks.text import fragment, highlight_plain, highlight_terms, mark_matches, stem_text
+from sinks.text import fragment, highlight_plain, highlight_terms, mark_matches
+from sitrep.morphology import stem_text
 
 
 @pytest.mark.parametrize(

@@ -154,9 +154,9 @@ class Isolated:
     prefix: str
 
     def topics(self) -> dict[str, str]:
-        return {
-            name: f"{self.prefix}.{name}" for name in ("reports", "deadletter", "status", "alerts")
-        }
+        from sitrep.settings import TopicNames
+
+        return {name: f"{self.prefix}.{name}" for name in TopicNames.model_fields}
 
     def settings_for(self) -> Settings:
         from sitrep.settings import KafkaSettings, TopicNames
@@ -203,6 +203,9 @@ class WorkerProcess:
             "SITREP_KAFKA__TOPICS__REPORTS": topics["reports"],
             "SITREP_KAFKA__TOPICS__DEADLETTER": topics["deadletter"],
             "SITREP_KAFKA__TOPICS__ALERTS": topics["alerts"],
+            "SITREP_KAFKA__TOPICS__ALERT_COMMANDS": topics["alert_commands"],
+            "SITREP_KAFKA__TOPICS__SILENCES": topics["silences"],
+            "SITREP_KAFKA__TOPICS__DELIVERIES": topics["deliveries"],
             "SITREP_KAFKA__TOPICS__STATUS": status_topic,
             "SITREP_WORKER__APP_ID": self.app_id,
             "SITREP_WORKER__WEB_PORT": str(self.port),

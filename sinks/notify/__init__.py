@@ -1,0 +1,1 @@
+"""The notifier: ``sitrep.alerts`` -> webhook, Slack/Mattermost, Telegram, e-mail, log."""

@@ -1,0 +1,103 @@
+"""Prometheus metrics of the notifier and its small HTTP server (/metrics, /healthz)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+__all__ = ["NotifyMetrics", "serve_metrics"]
+
+
+@dataclass
+class NotifyMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.deliveries = Counter(
+            "sitrep_notify_deliveries",
+            "Delivery records written, by channel and status "
+            "(delivered, retrying, failed, silenced, suppressed)",
+            ["channel", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "sitrep_notify_delivery_latency_seconds",
+            "From the alert record's updated_at until the channel accepted the notification",
+            ["channel"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+            registry=self.registry,
+        )
+        self.attempt_seconds = Histogram(
+            "sitrep_notify_attempt_seconds",
+            "Duration of one delivery attempt (HTTP request or SMTP session)",
+            ["channel"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "sitrep_notify_queue_depth",
+            "Notifications waiting for or in delivery, per channel",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            "sitrep_notify_consumer_lag",
+            "Records on sitrep.alerts not yet committed by the notifier",
+            registry=self.registry,
+        )
+        self.alerts = Counter(
+            "sitrep_notify_alert_records",
+            "Alert records read, by outcome (notified = at least one notification; "
+            "quiet = none; invalid = failed validation)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.silences = Gauge(
+            "sitrep_notify_silences", "Silences currently known", registry=self.registry
+        )
+        self.done_keys = Gauge(
+            "sitrep_notify_done_keys",
+            "Notification keys known to be done (read back at start plus handled since)",
+            registry=self.registry,
+        )
+        self.loop_heartbeat = Gauge(
+            "sitrep_notify_loop_heartbeat_seconds",
+            "Unix time of the consume loop's last turn",
+            registry=self.registry,
+        )
+
+
+def serve_metrics(
+    host: str, port: int, metrics: NotifyMetrics, healthy: Callable[[], bool]
+) -> ThreadingHTTPServer:
+    """Start /metrics and /healthz in a daemon thread; ``shutdown()`` stops it."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?")[0]
+            if path == "/metrics":
+                body, status, ctype = generate_latest(metrics.registry), 200, CONTENT_TYPE_LATEST
+            elif path == "/healthz":
+                ok = healthy()
+                body = b"ok\n" if ok else b"stalled\n"
+                status, ctype = (200 if ok else 503), "text/plain"
+            else:
+                body, status, ctype = b"not found\n", 404, "text/plain"
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="sitrep-notify-metrics", daemon=True).start()
+    return server

@@ -1,0 +1,26 @@
+"""Faust's "current event": which partition a table read or write belongs to."""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["partition_of"]
+
+
+@contextlib.contextmanager
+def partition_of(event: Any) -> Iterator[None]:
+    """Make ``event`` Faust's current event, so table access goes to its partition.
+
+    ``take_events`` hands over events from several partitions at once while Faust's tables
+    route reads and writes by the single "current event"; this sets it per partition group.
+    """
+    from faust.streams import _current_event
+
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)

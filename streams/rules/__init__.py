@@ -1,0 +1,1 @@
+"""Alert rules: YAML rule files, their evaluation over reports and statuses, the lifecycle."""

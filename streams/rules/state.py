@@ -1,0 +1,147 @@
+"""What the rule engine stores per (rule, group): minute buckets and the alert's lifecycle.
+
+Both are compact JSON. A group keeps at most one bucket per minute of its rule's retention
+(see ``retention_minutes``) and at most ``EVIDENCE_CAP`` evidence entries, so its size is
+bounded whatever the report volume.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from schemas.alert import Alert, AlertState
+
+__all__ = [
+    "EVIDENCE_CAP",
+    "TIERS",
+    "AlertSlot",
+    "Evidence",
+    "GroupState",
+    "store_key",
+]
+
+EVIDENCE_CAP: Final = 20
+"""Report ids kept per group and carried in an alert (the newest by occurred_at)."""
+
+TIERS: Final = 2
+"""Bucket counters per minute: reports matching the warning tier, the critical tier."""
+WARNING_BIT: Final = 1
+CRITICAL_BIT: Final = 2
+
+
+def store_key(rule_id: str, group_key: str) -> str:
+    return f"{rule_id}|{group_key}"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    minute: int
+    report_id: str
+    tiers: int  # bit mask: 1 warning, 2 critical
+    value: float | None = None  # e.g. distance to the site
+    label: str = ""  # e.g. the watch-list terms found
+
+    def encode(self) -> list[Any]:
+        return [self.minute, self.report_id, self.tiers, self.value, self.label]
+
+    @classmethod
+    def decode(cls, data: list[Any]) -> Evidence:
+        minute, report_id, tiers, value, label = data
+        return cls(int(minute), str(report_id), int(tiers), value, str(label))
+
+
+@dataclass(slots=True)
+class GroupState:
+    """Per (rule, group): matching reports by minute, evidence, and the source offset applied."""
+
+    area_code: str
+    since: int  # stream minute the group was first watched
+    applied: int = -1  # highest source offset applied (crash replay skips up to it)
+    buckets: dict[int, list[int]] = field(default_factory=dict)  # minute -> [warning, critical]
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def add(self, item: Evidence) -> None:
+        counts = self.buckets.setdefault(item.minute, [0] * TIERS)
+        if item.tiers & WARNING_BIT:
+            counts[0] += 1
+        if item.tiers & CRITICAL_BIT:
+            counts[1] += 1
+        self.evidence.append(item)
+        self.evidence.sort(key=lambda e: e.minute)
+        del self.evidence[:-EVIDENCE_CAP]
+
+    def count(self, first: int, last: int, tier_index: int) -> int:
+        """Reports matching a tier with minute in [first, last]."""
+        return sum(c[tier_index] for m, c in self.buckets.items() if first <= m <= last)
+
+    def evidence_in(self, first: int, last: int, tier_bits: int) -> list[Evidence]:
+        return [e for e in self.evidence if first <= e.minute <= last and e.tiers & tier_bits]
+
+    def last_minute(self, until: int) -> int | None:
+        minutes = [m for m in self.buckets if m <= until]
+        return max(minutes) if minutes else None
+
+    def prune(self, oldest_kept: int) -> None:
+        for minute in [m for m in self.buckets if m < oldest_kept]:
+            del self.buckets[minute]
+        self.evidence = [e for e in self.evidence if e.minute >= oldest_kept]
+
+    def encode(self) -> bytes:
+        data = {
+            "area": self.area_code,
+            "since": self.since,
+            "applied": self.applied,
+            "buckets": {str(m): c for m, c in sorted(self.buckets.items())},
+            "evidence": [e.encode() for e in self.evidence],
+        }
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> GroupState:
+        data = json.loads(raw)
+        return cls(
+            area_code=data["area"],
+            since=int(data["since"]),
+            applied=int(data["applied"]),
+            buckets={int(m): list(c) for m, c in data["buckets"].items()},
+            evidence=[Evidence.decode(e) for e in data["evidence"]],
+        )
+
+
+@dataclass(slots=True)
+class AlertSlot:
+    """Per (rule, group): the latest alert record and the lifecycle bookkeeping around it."""
+
+    alert: Alert | None = None
+    episode: int | None = None  # minute the current/last episode started
+    clear_since: int | None = None  # minute the condition was first seen clear
+    resolved_minute: int | None = None  # for realert throttling
+    transitions: list[int] = field(default_factory=list)  # fire/resolve minutes (flapping)
+
+    @property
+    def active(self) -> bool:
+        return self.alert is not None and self.alert.state is not AlertState.RESOLVED
+
+    def encode(self) -> bytes:
+        data = {
+            "alert": None if self.alert is None else self.alert.model_dump(mode="json"),
+            "episode": self.episode,
+            "clear_since": self.clear_since,
+            "resolved": self.resolved_minute,
+            "transitions": self.transitions,
+        }
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> AlertSlot:
+        data = json.loads(raw)
+        alert = data["alert"]
+        return cls(
+            alert=None if alert is None else Alert.model_validate(alert),
+            episode=data["episode"],
+            clear_since=data["clear_since"],
+            resolved_minute=data["resolved"],
+            transitions=list(data["transitions"]),
+        )
