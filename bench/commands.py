@@ -10,6 +10,7 @@ BENCHMARKS: dict[str, str] = {
     "produce": "bench.produce:command",
     "worker": "bench.worker:command",
     "index": "bench.index:command",
+    "alerts": "bench.alerts:command",
 }
 
 

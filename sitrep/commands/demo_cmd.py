@@ -1,8 +1,9 @@
 """``sitrep demo``: the whole pipeline, as far as it exists, on the running stack.
 
-Starts the worker, the indexer and the web service in the background, feeds a slice of a
-shipped scenario through Kafka, waits until everything is processed, and shows the result:
-the situation per regency (from Elasticsearch) and a search through the web API.
+Starts the worker, the indexer, the web service and the notifier in the background, feeds a
+slice of a shipped scenario through Kafka, waits until everything is processed, and shows the
+result: the situation per regency and the alerts raised (from Elasticsearch), and a search
+through the web API.
 """
 
 from __future__ import annotations
@@ -61,11 +62,14 @@ def demo(
 
     _wait_until_processed(settings, timeout_s)
     _show_situation(settings)
+    _show_alerts(settings)
     _show_search(settings)
     web = f"http://{settings.web.host}:{settings.web.port}"
     click.echo(
         f"\nsearch API   {web}/v1/search?q={SEARCH_EXAMPLE}   (docs: {web}/docs)\n"
+        f"alerts API   {web}/v1/alerts?state=firing\n"
         f"worker       http://{settings.worker.web_host}:{settings.worker.web_port}/areas\n"
+        f"notifier log {settings.home.resolve() / 'logs' / 'notifier.log'}\n"
         "stop         sitrep demo stop   (the stack: sitrep stack down)"
     )
 
@@ -100,6 +104,8 @@ def _wait_until_processed(settings: Settings, timeout_s: int) -> None:
         "worker": (settings.worker.app_id, topics.reports),
         "indexer": (settings.indexer.group_id, topics.reports),
         "status": (settings.indexer.group_id, topics.status),
+        "alerts": (settings.indexer.group_id, topics.alerts),
+        "notifier": (settings.notify.group_id, topics.alerts),
     }
     admin = clients.kafka_admin(settings)
     deadline = time.monotonic() + timeout_s
@@ -170,6 +176,29 @@ def _show_situation(settings: Settings) -> None:
             f"{status['open_incidents']:>7}  {_local(status.get('last_report_at'), zone)}"
         )
     es.close()
+
+
+def _show_alerts(settings: Settings, shown: int = 8) -> None:
+    from collections import Counter
+
+    from sinks.alerts.desk import AlertDesk
+    from sinks.es.names import IndexNames
+
+    es = clients.elasticsearch(settings)
+    names = IndexNames(settings.indexer.index_prefix)
+    es.indices.refresh(index=names.alerts)
+    alerts = AlertDesk(es, names, None, settings.kafka.topics).recent(limit=1000)
+    es.close()
+    zone = ZoneInfo(settings.timezone)
+    by_rule = Counter((a.rule_name, a.tier.value, a.state.value) for a in alerts)
+    click.echo(f"\nperingatan: {len(alerts)}")
+    for (rule, tier, state), count in sorted(by_rule.items()):
+        click.echo(f"  {count:>4}  {rule:<36} {tier:<9} {state}")
+    for alert in alerts[:shown]:
+        click.echo(
+            f"  {_local(alert.updated_at.isoformat(), zone)}  {alert.state.value:<9} "
+            f"{alert.message_id[:90]}"
+        )
 
 
 def _show_search(settings: Settings) -> None:

@@ -1,4 +1,4 @@
-"""The pipeline's own processes (worker, indexer, web) run in the background for the demo.
+"""The pipeline's own processes (worker, indexer, web, notifier) run in the background for the demo.
 
 Started as ``sitrep <role>`` subprocesses with a pid file under SITREP_HOME/run, like the stack's
 services; ``sitrep stack down`` stops them before Kafka and Elasticsearch.
@@ -26,12 +26,24 @@ MARKER_VARIABLE = "SITREP_ROLE_MARKER"
 class Role:
     name: str
     args: tuple[str, ...]
+    # Environment defaults of this role; a variable the caller already set wins.
+    env_defaults: tuple[tuple[str, str], ...] = ()
 
+
+# Every channel of the shipped rules as a log channel: the demo reaches no outside service.
+DEMO_CHANNELS_FILE = (
+    Path(__file__).resolve().parents[2] / "deploy" / "notify" / "channels.demo.yaml"
+)
 
 ROLES = (
     Role("worker", ("worker",)),
     Role("indexer", ("index",)),
     Role("web", ("serve",)),
+    Role(
+        "notifier",
+        ("notify",),
+        (("SITREP_NOTIFY__CHANNELS_FILE", str(DEMO_CHANNELS_FILE)),),
+    ),
 )
 
 
@@ -55,7 +67,12 @@ def start_role(settings: Settings, role: Role) -> RoleState:
     if running is not None:
         return RoleState(role.name, running.pid, log_file)
     sitrep = str(Path(sys.executable).with_name("sitrep"))
-    env = {**os.environ, MARKER_VARIABLE: marker, "SITREP_LOG__FORMAT": "json"}
+    env = {
+        **dict(role.env_defaults),
+        **os.environ,
+        MARKER_VARIABLE: marker,
+        "SITREP_LOG__FORMAT": "json",
+    }
     record = process.spawn(
         [sitrep, *role.args],
         marker=marker,

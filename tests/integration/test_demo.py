@@ -44,6 +44,8 @@ def test_demo_runs_the_pipeline_and_stops_it_again(local_stack: Settings, tmp_pa
         "SITREP_INDEXER__INDEX_PREFIX": tag,
         "SITREP_INDEXER__METRICS_PORT": "0",
         "SITREP_WEB__PORT": str(_free_port()),
+        "SITREP_NOTIFY__GROUP_ID": f"{tag}-notify",
+        "SITREP_NOTIFY__METRICS_PORT": str(_free_port()),
         "SITREP_LOG__FORMAT": "json",
     }
     try:
@@ -60,13 +62,16 @@ def test_demo_runs_the_pipeline_and_stops_it_again(local_stack: Settings, tmp_pa
         assert "(belum ada status)" not in result.stdout
         assert 'pencarian "bentrok": 0 laporan' not in result.stdout
         assert 'pencarian "bentrok":' in result.stdout
+        assert "peringatan: " in result.stdout and "peringatan: 0\n" not in result.stdout
+        notified = (tmp_path / "home" / "logs" / "notifier.log").read_text()
+        assert '"delivered"' in notified
     finally:
         stopped = subprocess.run(
             [SITREP, "demo", "stop"], env=env, capture_output=True, text=True, timeout=120
         )
         _remove(local_stack, tag, list(topics.values()))
     assert stopped.returncode == 0, stopped.stderr
-    assert stopped.stdout.count("stopped") == 3
+    assert stopped.stdout.count("stopped") == 4
 
 
 def _remove(settings: Settings, tag: str, topics: list[str]) -> None:

@@ -1,0 +1,465 @@
+"""``sitrep bench alerts``: latency from a triggering report to its alert, under background load.
+
+In one run, on scratch topics (``bench-<id>.*`` for every topic role, deleted afterwards):
+
+* ``sitrep worker`` runs as a subprocess with a bench rule folder holding one ``keyword`` rule
+  (term ``bom``) grouped by village, so every trigger (each in a different village) fires a new
+  alert with its own alert id;
+* ``sitrep notify`` runs as a subprocess with one webhook channel pointing at a local
+  ``http.server`` receiver in this process, which records the arrival time and the body's
+  ``alert_id`` / evidence report ids;
+* background reports that match no rule (the ``bench worker`` mix of check-ins and incidents
+  over the province, ``received_at`` = send time) are produced at ``--rate`` for
+  ``--duration`` seconds, while ``--triggers-per-s`` trigger reports are injected.
+
+Latency is measured from the trigger's ``received_at`` to (a) the Kafka record timestamp
+(CreateTime) of its ``fired`` alert on the scratch alerts topic and (b) the arrival of the
+webhook carrying it. A trigger is matched to its alert through ``evidence_report_ids``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bench.harness import Figure, format_table, percentiles, write_result
+from bench.worker import free_port, health, produce, templates
+from sitrep.commands.common import Context, fail, pass_context
+from sitrep.settings import Settings, TopicNames
+
+TOPIC_TARGET_MS = 250.0
+WEBHOOK_TARGET_MS = 1000.0
+RULE_ID = "bench-bom"
+CHANNEL = "bench-webhook"
+SECRET_ENV = "SITREP_BENCH_WEBHOOK_SECRET"
+
+RULES = f"""
+- id: {RULE_ID}
+  name: Bench kata kunci bom
+  type: keyword
+  scope: {{group_by: village}}
+  params: {{terms: [bom], window: 10m}}
+  tiers:
+    warning:
+      routes: [{{channel: {CHANNEL}}}]
+  realert: 30m
+  resolve_after: 30m
+  messages:
+    id: "Kata kunci {{terms}} di {{area_name}}{{late}}"
+    en: "Term {{terms}} in {{area_name}}{{late}}"
+"""
+
+
+@dataclass
+class Arrivals:
+    """Per trigger report id: when its alert reached the topic / the webhook (epoch seconds)."""
+
+    topic: dict[str, float] = field(default_factory=dict)
+    webhook: dict[str, float] = field(default_factory=dict)
+    alert_records: int = 0
+    webhook_posts: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def follow_alerts(self, settings: Settings, topic: str) -> None:
+        from kafka import TopicPartition
+
+        from sitrep import clients
+
+        consumer = clients.kafka_consumer(settings)
+        tps = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        while not self.stop.is_set():
+            for batch in consumer.poll(timeout_ms=100).values():
+                for record in batch:
+                    self.alert_records += 1
+                    alert = json.loads(record.value)
+                    if alert.get("change") != "fired":
+                        continue
+                    with self.lock:
+                        for report_id in alert.get("evidence_report_ids", ()):
+                            self.topic.setdefault(report_id, record.timestamp / 1000)
+        consumer.close()
+
+    def on_webhook(self, at: float, body: dict[str, Any]) -> None:
+        alert = body.get("alert") or {}
+        with self.lock:
+            self.webhook_posts += 1
+            if alert.get("change", body.get("change")) != "fired":
+                return
+            for report_id in alert.get("evidence_report_ids", ()):
+                self.webhook.setdefault(report_id, at)
+
+
+def receiver(arrivals: Arrivals) -> ThreadingHTTPServer:
+    """A local webhook endpoint: records arrival time and the alert; always answers 200."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            at = time.time()
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = {}
+            arrivals.on_webhook(at, body if isinstance(body, dict) else {})
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@dataclass(frozen=True)
+class Trigger:
+    district: str
+    subdistrict: str
+    village: str
+
+
+def trigger_places(settings: Settings, seed: int = 7) -> list[Trigger]:
+    """Every village of the province once, shuffled so triggers spread over all partitions."""
+    from schemas.registry import default_registry
+
+    registry = default_registry()
+    places = [
+        Trigger(regency.code, kecamatan.code, village.code)
+        for regency in registry.regencies(settings.province_code)
+        for kecamatan in registry.districts(regency.code)
+        for village in registry.villages(kecamatan.code)
+    ]
+    random.Random(seed).shuffle(places)
+    return places
+
+
+def render_trigger(report_id: str, place: Trigger, now: datetime) -> bytes:
+    stamp = now.isoformat()
+    report = {
+        "report_id": report_id,
+        "occurred_at": stamp,
+        "received_at": stamp,
+        "district": place.district,
+        "subdistrict": place.subdistrict,
+        "village": place.village,
+        "kind": "incident",
+        "category": "intimidation",
+        "severity": 3,
+        "incident_state": "open",
+        "reporter": {"unit": "Polsek Bench", "role": "polsek"},
+        "source": "app",
+        "phase": "voting",
+        "text": "Ada ancaman bom di dekat TPS; laporan uji.",
+        "schema_version": 1,
+    }
+    return json.dumps(report, separators=(",", ":")).encode()
+
+
+def inject(
+    settings: Settings,
+    topic: str,
+    run: str,
+    places: list[Trigger],
+    per_s: float,
+    count: int,
+    sent: dict[str, float],
+) -> None:
+    """Send ``count`` trigger reports at ``per_s`` per second, each sent on its own."""
+    from sitrep import clients
+
+    producer = clients.kafka_producer(settings, linger_ms=0)
+    started = time.perf_counter()
+    for index in range(count):
+        ahead = index / per_s - (time.perf_counter() - started)
+        if ahead > 0:
+            time.sleep(ahead)
+        place = places[index % len(places)]
+        report_id = f"{run}-t{index}"
+        now = datetime.now(UTC)
+        producer.send(
+            topic, key=place.district.encode(), value=render_trigger(report_id, place, now)
+        )
+        sent[report_id] = now.timestamp()
+    producer.flush()
+    producer.close()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_ready(process: subprocess.Popen[bytes], port: int, what: str, log: Path) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None or time.monotonic() > deadline:
+            fail(f"{what} did not start; see {log}")
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            if response.status_code == 200 and (
+                what != "worker" or health(port).get("status") == "ok"
+            ):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+
+
+@click.command()
+@click.option("--rate", default=2000.0, show_default=True, help="Background reports per second.")
+@click.option("--duration", default=60.0, show_default=True, help="Seconds of load.")
+@click.option(
+    "--triggers-per-s",
+    default=2.0,
+    show_default=True,
+    help="Trigger reports per second, each firing a new alert.",
+)
+@click.option("--keep", is_flag=True, help="Keep the scratch topics.")
+@pass_context
+def command(ctx: Context, rate: float, duration: float, triggers_per_s: float, keep: bool) -> None:
+    """Report -> alert topic -> webhook latency under background load."""
+    from sitrep import clients
+    from sitrep.topics import TopicSpec, ensure_topics
+
+    settings = ctx.settings
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    if rate <= 0 or duration <= 0 or triggers_per_s <= 0:
+        fail("--rate, --duration and --triggers-per-s must be positive")
+    run = f"bench-{uuid.uuid4().hex[:8]}"
+    partitions = settings.kafka.partitions
+    names = {role: f"{run}.{role}" for role in TopicNames.model_fields}
+    admin = clients.kafka_admin(settings)
+    ensure_topics(
+        admin,
+        [
+            TopicSpec(name, partitions, settings.kafka.replication_factor, {})
+            for name in names.values()
+        ],
+    )
+    admin.close()
+    work_dir = settings.home / "bench" / run
+    rules_dir = work_dir / "rules"
+    rules_dir.mkdir(parents=True, exist_ok=True)
+    (rules_dir / "bench.yaml").write_text(RULES, encoding="utf-8")
+
+    arrivals = Arrivals()
+    server = receiver(arrivals)
+    hook_port = int(server.server_address[1])
+    channels = work_dir / "channels.yaml"
+    channels.write_text(
+        f"channels:\n  {CHANNEL}:\n    type: webhook\n"
+        f"    url: http://127.0.0.1:{hook_port}/hook\n    secret_env: {SECRET_ENV}\n",
+        encoding="utf-8",
+    )
+
+    count = int(rate * duration)
+    trigger_count = max(1, int(triggers_per_s * duration))
+    items = templates(settings, count)
+    places = trigger_places(settings)
+    if trigger_count > len(places):
+        click.echo(
+            f"warning: {trigger_count} triggers but {len(places)} villages; "
+            "later triggers reuse a village and extend its alert instead of firing"
+        )
+    click.echo(
+        f"run {run}: {count} background reports at {rate:g}/s, {trigger_count} triggers at "
+        f"{triggers_per_s:g}/s, {partitions} partitions"
+    )
+
+    topics_env = {f"SITREP_KAFKA__TOPICS__{role.upper()}": name for role, name in names.items()}
+    worker_port = free_port()
+    worker_env = {
+        **os.environ,
+        **topics_env,
+        "SITREP_WORKER__APP_ID": run,
+        "SITREP_WORKER__WEB_PORT": str(worker_port),
+        "SITREP_WORKER__DATA_DIR": str(work_dir / "state"),
+        "SITREP_WORKER__RULES_DIR": str(rules_dir),
+        "SITREP_WORKER__SITES_DIR": str(work_dir / "no-sites"),
+        "SITREP_WORKER__HEARTBEAT_S": "3600",
+        "SITREP_LOG__FORMAT": "json",
+    }
+    notify_port = free_port()
+    notify_env = {
+        **os.environ,
+        **topics_env,
+        "SITREP_NOTIFY__CHANNELS_FILE": str(channels),
+        "SITREP_NOTIFY__METRICS_PORT": str(notify_port),
+        "SITREP_NOTIFY__GROUP_ID": f"{run}-notify",
+        "SITREP_LOG__FORMAT": "json",
+        SECRET_ENV: uuid.uuid4().hex,
+    }
+    sitrep = str(Path(sys.executable).parent / "sitrep")
+    worker_log, notify_log = work_dir / "worker.log", work_dir / "notify.log"
+    with worker_log.open("wb") as log:
+        worker = subprocess.Popen(
+            [sitrep, "worker"], env=worker_env, stdout=log, stderr=subprocess.STDOUT
+        )
+    with notify_log.open("wb") as log:
+        notifier = subprocess.Popen(
+            [sitrep, "notify"], env=notify_env, stdout=log, stderr=subprocess.STDOUT
+        )
+    sent_at: list[float] = []
+    trigger_sent: dict[str, float] = {}
+    lag_samples: list[tuple[float, int]] = []
+    processed = 0
+    load_seconds = 0.0
+    try:
+        _wait_ready(worker, worker_port, "worker", worker_log)
+        _wait_ready(notifier, notify_port, "notifier", notify_log)
+        follower = threading.Thread(
+            target=arrivals.follow_alerts, args=(settings, names["alerts"]), daemon=True
+        )
+        follower.start()
+        time.sleep(3)  # partition assignment settles
+        base = int(health(worker_port).get("processed", 0))
+        sender = threading.Thread(
+            target=produce, args=(settings, names["reports"], run, items, rate, sent_at)
+        )
+        injector = threading.Thread(
+            target=inject,
+            args=(
+                settings,
+                names["reports"],
+                run,
+                places,
+                triggers_per_s,
+                trigger_count,
+                trigger_sent,
+            ),
+        )
+        started = time.time()
+        sender.start()
+        injector.start()
+        total = count + trigger_count
+        with click.progressbar(length=total, label="through the worker") as bar:
+            deadline = time.monotonic() + duration + max(60.0, duration)
+            while time.monotonic() < deadline:
+                time.sleep(1)
+                now_processed = int(health(worker_port).get("processed", processed + base)) - base
+                lag_samples.append(
+                    (time.time() - started, len(sent_at) + len(trigger_sent) - now_processed)
+                )
+                bar.update(now_processed - processed)
+                processed = now_processed
+                done = not sender.is_alive() and not injector.is_alive()
+                if done and not load_seconds:
+                    load_seconds = time.time() - started
+                with arrivals.lock:
+                    delivered = set(trigger_sent) <= set(arrivals.webhook)
+                if done and processed >= total and delivered:
+                    break
+        sender.join()
+        injector.join()
+        time.sleep(1)
+        arrivals.stop.set()
+        follower.join(10)
+    finally:
+        _stop(notifier)
+        _stop(worker)
+        server.shutdown()
+
+    topic_ms, webhook_ms = [], []
+    with arrivals.lock:
+        for report_id, sent in trigger_sent.items():
+            if report_id in arrivals.topic:
+                topic_ms.append((arrivals.topic[report_id] - sent) * 1000)
+            if report_id in arrivals.webhook:
+                webhook_ms.append((arrivals.webhook[report_id] - sent) * 1000)
+    points = (50, 95, 99)
+    send_seconds = (sent_at[-1] - sent_at[0]) if len(sent_at) > 1 else 0.0
+    trigger_seconds = (
+        (max(trigger_sent.values()) - min(trigger_sent.values())) if trigger_sent else 0.0
+    )
+    figures = [
+        Figure("background reports sent", len(sent_at), send_seconds, notes=f"target {rate:g}/s"),
+        Figure("worker processed (incl. triggers)", processed, load_seconds),
+        Figure(
+            "trigger -> alert topic",
+            len(topic_ms),
+            trigger_seconds,
+            latency_ms=percentiles(topic_ms, points),
+            notes=f"target p99 < {TOPIC_TARGET_MS:.0f} ms",
+        ),
+        Figure(
+            "trigger -> webhook",
+            len(webhook_ms),
+            trigger_seconds,
+            latency_ms=percentiles(webhook_ms, points),
+            notes=f"target p99 < {WEBHOOK_TARGET_MS:.0f} ms",
+        ),
+    ]
+    click.echo(format_table(figures))
+    click.echo(
+        f"achieved background rate: {figures[0].rate:.0f} reports/s (asked {rate:g}/s); "
+        f"worker processed {processed} of {len(sent_at) + len(trigger_sent)} sent"
+    )
+    click.echo(
+        f"triggers: sent {len(trigger_sent)}, alerted on topic {len(topic_ms)}, "
+        f"at webhook {len(webhook_ms)}; alert records read {arrivals.alert_records}, "
+        f"webhook posts {arrivals.webhook_posts}"
+    )
+    for figure, target in ((figures[2], TOPIC_TARGET_MS), (figures[3], WEBHOOK_TARGET_MS)):
+        p99 = figure.latency_ms.get("p99")
+        verdict = "n/a" if p99 is None else ("met" if p99 < target else "MISSED")
+        click.echo(
+            f"{figure.name}: p99 {'-' if p99 is None else f'{p99:.0f}'} ms, "
+            f"target < {target:.0f} ms: {verdict}"
+        )
+    peak_lag = max((lag for _, lag in lag_samples), default=0)
+    click.echo(
+        f"consumer lag (sent - processed), sampled each second: peak {peak_lag}, "
+        f"last {lag_samples[-1][1] if lag_samples else 0}"
+    )
+    params: dict[str, object] = {
+        "rate": rate,
+        "duration": duration,
+        "triggers_per_s": triggers_per_s,
+        "partitions": partitions,
+        "run": run,
+        "triggers_sent": len(trigger_sent),
+        "triggers_alerted": len(topic_ms),
+        "triggers_webhooked": len(webhook_ms),
+        "worker_processed": processed,
+        "targets_ms": {"topic_p99": TOPIC_TARGET_MS, "webhook_p99": WEBHOOK_TARGET_MS},
+        "lag_samples": lag_samples,
+    }
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    result = write_result(
+        settings.home / "bench" / f"alerts-{stamp}.json", "alerts", figures, params
+    )
+    click.echo(f"result: {result}")
+    if not keep:
+        admin = clients.kafka_admin(settings)
+        mine = [t for t in admin.list_topics() if t.startswith(run)]
+        admin.delete_topics(mine, timeout_ms=30_000)
+        admin.close()
