@@ -12,7 +12,7 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from sitrep import clients
-from sitrep.settings import Settings
+from sitrep.settings import Settings, TopicNames
 
 pytestmark = pytest.mark.integration
 
@@ -31,13 +31,13 @@ def test_topics_are_created_once_with_their_settings(local_stack: Settings) -> N
     prefix = f"it{uuid.uuid4().hex[:8]}"
     env = {
         f"SITREP_KAFKA__TOPICS__{role.upper()}": f"{prefix}.{role}"
-        for role in ("reports", "deadletter", "status", "alerts")
+        for role in TopicNames.model_fields
     }
     first = _ensure(env)
     second = _ensure(env)
 
-    assert first.count("created") == 4
-    assert "created" not in second and second.count("unchanged") == 4
+    assert first.count("created") == len(env) == 7
+    assert "created" not in second and second.count("unchanged") == len(env)
 
     admin = clients.kafka_admin(local_stack)
     try:
@@ -46,8 +46,8 @@ def test_topics_are_created_once_with_their_settings(local_stack: Settings) -> N
         }
         configs = admin.describe_configs(
             [
-                ConfigResource(ConfigResourceType.TOPIC, f"{prefix}.status", ["cleanup.policy"]),
-                ConfigResource(ConfigResourceType.TOPIC, f"{prefix}.reports", ["cleanup.policy"]),
+                ConfigResource(ConfigResourceType.TOPIC, f"{prefix}.{role}", ["cleanup.policy"])
+                for role in ("status", "reports", "silences")
             ],
             config_filter="all",
         )["topic"]
@@ -58,14 +58,12 @@ def test_topics_are_created_once_with_their_settings(local_stack: Settings) -> N
     assert len(described[f"{prefix}.reports"]["partitions"]) == 6
     assert configs[f"{prefix}.status"]["cleanup.policy"]["value"] == "compact"
     assert configs[f"{prefix}.reports"]["cleanup.policy"]["value"] == "delete"
+    assert configs[f"{prefix}.silences"]["cleanup.policy"]["value"] == "compact"
 
 
 def test_a_drifted_retention_is_put_back(local_stack: Settings) -> None:
     prefix = f"it{uuid.uuid4().hex[:8]}"
-    env = {
-        f"SITREP_KAFKA__TOPICS__{r.upper()}": f"{prefix}.{r}"
-        for r in ("reports", "deadletter", "status", "alerts")
-    }
+    env = {f"SITREP_KAFKA__TOPICS__{r.upper()}": f"{prefix}.{r}" for r in TopicNames.model_fields}
     _ensure(env)
     changed = _ensure({**env, "SITREP_KAFKA__DEADLETTER_RETENTION_MS": "3600000"})
     admin = clients.kafka_admin(local_stack)
