@@ -323,7 +323,7 @@ def test_rebalances_while_indexing_skip_nothing(
             send(isolated, isolated.kafka.topics.reports, [as_record(r) for r in reports[3000:]])
             # Leave only once the second member holds partitions: a member that vanishes while
             # still joining makes the coordinator wait out the whole rebalance timeout.
-            wait(lambda: assigned_members(isolated) == 2, 90, "both members assigned")
+            wait(lambda: assigned_members(isolated) == 2, 180, "both members assigned")
             wait(lambda: count(es, names.reports) >= 4000, 60, "both members indexing")
         wait(lambda: count(es, names.reports) == total, 60, "all reports after the second left")
         wait(lambda: committed_everything(isolated, isolated.kafka.topics.reports), 30, "commit")
