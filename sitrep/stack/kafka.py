@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import string
 import uuid
 from pathlib import Path
@@ -127,7 +128,11 @@ class KafkaService(Service):
             return
         cluster_id_file = self.dir / "cluster-id"
         if not cluster_id_file.exists():
-            cluster_id_file.write_text(_random_cluster_id())
+            # Written atomically: a second `stack up` started at the same moment must never
+            # read a half-written (empty) id.
+            temporary = cluster_id_file.with_name(f".cluster-id-{uuid.uuid4().hex}")
+            temporary.write_text(_random_cluster_id())
+            os.replace(temporary, cluster_id_file)
         self.announce("formatting Kafka storage (KRaft, first run only)")
         self.run_java_tool(
             [
