@@ -9,7 +9,8 @@ records stay in order). Hooks:
 * statuses: the ``level-alerts`` agent reads ``sitrep.status`` (level rules);
 * commands: the ``alert-commands`` agent applies acknowledgements;
 * time: the emit timer ticks each assigned partition (flatline, auto-resolve), at most every
-  ``TICK_EVERY_S`` of wall time.
+  ``TICK_EVERY_S`` of wall time; on a partition's first tick after an assignment the latest
+  record of each of its alerts is sent again (a crash may have lost it).
 
 Keys in the rule tables are prefixed with the source partition, so a partition's scan sees its
 own entries only and every write lands in that partition's changelog.
@@ -117,10 +118,27 @@ class AlertingRuntime:
     metrics: AlertMetrics
     expected: dict[int, list[str]]
     last_tick: dict[int, float] = field(default_factory=dict)
+    republished: set[int] = field(default_factory=set)  # partitions whose alerts were re-sent
     received: dict[str, float] = field(default_factory=dict)  # report id -> received_at (s)
 
     def store(self, partition: int) -> PartitionRuleStore:
         return PartitionRuleStore(self.tables, partition)
+
+    def forget(self) -> None:
+        """Partitions moved: take stock again of whatever this worker holds now."""
+        self.last_tick.clear()
+        self.republished.clear()
+
+    def republish_due(self, partition: int) -> list[Alert]:
+        """Once per assignment: the latest record of each alert of the partition (see
+        ``RuleEngine.latest_alerts``)."""
+        if partition in self.republished:
+            return []
+        self.republished.add(partition)
+        alerts = self.engine.latest_alerts(self.store(partition))
+        if alerts:
+            log.info("alerts republished", partition=partition, alerts=len(alerts))
+        return alerts
 
     # --- hooks -----------------------------------------------------------------------------
 

@@ -181,6 +181,8 @@ class WorkerRuntime:
         self.known.clear()
         self.last_time_render.clear()
         self.needs_scan = True
+        if self.alerting is not None:
+            self.alerting.forget()
 
     def areas_of(self, partition: int) -> list[str]:
         known = self.known.get(partition, set())
@@ -652,6 +654,9 @@ async def _tick_rules(
 ) -> None:
     wall = time.time()
     for partition in assigned:
+        republished = alerting.republish_due(partition)
+        if republished:
+            await alerting.publish(republished)
         now = _rule_time(runtime, partition, wall)
         if now is None:
             continue

@@ -401,6 +401,22 @@ class RuleEngine:
                 alerts.append(alert)
         return alerts
 
+    # --- after a restart --------------------------------------------------------------------
+
+    def latest_alerts(self, store: RuleStore) -> list[Alert]:
+        """The last record of every alert the store holds, oldest first.
+
+        Republished when a worker takes over a partition: the state and the alert record are
+        written separately, so a crash between the two could otherwise lose the record for
+        good (the replayed batch is skipped as already applied). Consumers are idempotent.
+        """
+        alerts = [
+            slot.alert
+            for slot in (AlertSlot.decode(raw) for _, raw in store.scan(RuleTable.ALERTS))
+            if slot.alert is not None
+        ]
+        return sorted(alerts, key=lambda alert: (alert.updated_at, alert.alert_id))
+
     # --- acknowledgements ------------------------------------------------------------------
 
     def on_ack(self, ack: AlertAck, store: RuleStore) -> list[Alert]:

@@ -296,3 +296,21 @@ def test_tick_ignores_other_partitions_groups(harness: HarnessFactory) -> None:
     h.feed(*(make_report(m, f"r{m}", district="64.02", subdistrict=None) for m in range(3)))
     assert h.tick_range(3, 60) == []  # 64.02 is not in this partition's expected areas
     assert any(a.tier is AlertTier.WARNING for a in h.alerts)
+
+
+def test_latest_alerts_gives_each_alerts_last_record(harness: HarnessFactory) -> None:
+    """What a worker republishes after taking over a partition: the newest record of each
+    (rule, group), so a record lost in a crash reaches the topic after all."""
+    h = harness(FREQ)
+    assert h.engine.latest_alerts(h.store) == []
+    first = h.feed(*(make_report(m, f"a{m}") for m in range(3)))[0]
+    assert h.engine.latest_alerts(h.store) == [first]
+    h.feed(make_report(3, "a3"), make_report(4, "a4"))
+    resolved = h.tick_range(5, 25)[-1]
+    assert h.engine.latest_alerts(h.store) == [resolved]
+    other = h.feed(
+        *(make_report(m, f"b{m}", district="64.72", subdistrict=None) for m in range(30, 33))
+    )
+    later = h.feed(*(make_report(m, f"c{m}") for m in range(60, 63)))[0]
+    assert later.alert_id != first.alert_id
+    assert h.engine.latest_alerts(h.store) == [other[0], later]  # oldest first
