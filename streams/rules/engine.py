@@ -11,7 +11,7 @@ again after a crash change nothing) and ``rule_alerts`` (each group's alert and 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from enum import StrEnum
 from typing import Final, Protocol
@@ -123,6 +123,24 @@ class _Hit:
     label: str = ""
 
 
+@dataclass
+class _BatchCache:
+    """Decoded group states and alert slots of one report batch, each written back once at
+    its end (decoding and storing them per report was most of the engine's cost)."""
+
+    groups: dict[str, GroupState] = field(default_factory=dict)
+    dirty_groups: set[str] = field(default_factory=set)
+    slots: dict[str, tuple[AlertSlot, bytes | None]] = field(default_factory=dict)
+
+    def write_back(self, store: RuleStore) -> None:
+        for key in sorted(self.dirty_groups):
+            store.put(RuleTable.GROUPS, key, self.groups[key].encode())
+        for key, (slot, raw) in sorted(self.slots.items()):
+            encoded = slot.encode()
+            if encoded != raw:
+                store.put(RuleTable.ALERTS, key, encoded)
+
+
 class RuleEngine:
     def __init__(
         self,
@@ -162,6 +180,7 @@ class RuleEngine:
     ) -> list[Alert]:
         """Reports of one partition in offset order; ``now`` is the partition's stream time."""
         alerts: list[Alert] = []
+        cache = _BatchCache()
         for offset, report in reports:
             text: ReportText | None = None
             at = max(now, report.occurred_at)
@@ -175,9 +194,10 @@ class RuleEngine:
                 ):
                     continue
                 for hit in self._hits(rule, report, text or _NO_TEXT):
-                    alert = self._apply(rule, hit, offset, report, store, at)
+                    alert = self._apply(rule, hit, offset, report, store, at, cache)
                     if alert is not None:
                         alerts.append(alert)
+        cache.write_back(store)
         return alerts
 
     def _needs_text(self, rule: ReportRule) -> bool:
@@ -221,20 +241,22 @@ class RuleEngine:
         report: FieldReport,
         store: RuleStore,
         at: datetime,
+        cache: _BatchCache,
     ) -> Alert | None:
         key = store_key(rule.id, hit.group_key)
         now_minute = minute_of(at)
-        state = self._group(store, key, hit.area_code, now_minute)
+        state = cache.groups.get(key)
+        if state is None:
+            state = cache.groups[key] = self._group(store, key, hit.area_code, now_minute)
         if offset <= state.applied:
             return None  # applied before a restart
         state.applied = offset
+        cache.dirty_groups.add(key)
         minute = minute_of(report.occurred_at)
         if minute <= now_minute - retention_minutes(rule):
             log.info("rule_report_too_late", rule=rule.id, report_id=report.report_id)
-            store.put(RuleTable.GROUPS, key, state.encode())
             return None
         state.add(Evidence(minute, report.report_id, hit.tiers, hit.value, hit.label))
-        store.put(RuleTable.GROUPS, key, state.encode())
         if isinstance(rule, FlatlineRule):
             return None  # silence is judged on ticks
         if isinstance(rule, SpikeRule):
@@ -248,7 +270,7 @@ class RuleEngine:
             if measurement.tier is None:
                 return None
         measurement = self._with_site(rule, hit.group_key, measurement)
-        return self._advance(rule, hit.group_key, state.area_code, at, measurement, store)
+        return self._advance(rule, hit.group_key, state.area_code, at, measurement, store, cache)
 
     def _group(self, store: RuleStore, key: str, area_code: str, now_minute: int) -> GroupState:
         raw = store.get(RuleTable.GROUPS, key)
@@ -280,14 +302,21 @@ class RuleEngine:
         at: datetime,
         measurement: Measurement,
         store: RuleStore,
+        cache: _BatchCache | None = None,
     ) -> Alert | None:
         key = store_key(rule.id, group_key)
-        raw = store.get(RuleTable.ALERTS, key)
-        slot = AlertSlot.decode(raw) if raw is not None else AlertSlot()
-        if raw is None and measurement.tier is None:
-            return None
+        if cache is not None and key in cache.slots:
+            slot, raw = cache.slots[key]
+        else:
+            raw = store.get(RuleTable.ALERTS, key)
+            if raw is None and measurement.tier is None:
+                return None
+            slot = AlertSlot.decode(raw) if raw is not None else AlertSlot()
         ctx = Context(rule, group_key, area_code, at, minute_of(at), self.registry, self.zone)
         slot, alert = advance(ctx, slot, measurement)
+        if cache is not None:
+            cache.slots[key] = (slot, raw)
+            return alert
         encoded = slot.encode()
         if encoded != raw:
             store.put(RuleTable.ALERTS, key, encoded)

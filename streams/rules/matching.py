@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -31,9 +32,16 @@ class ReportText:
     def of(cls, text: str, stemmer: Stemmer | None = None) -> ReportText:
         return cls(tuple(words(text)), tuple(stem_text(text, stemmer).split()))
 
+    @functools.cached_property
+    def word_sets(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(stems, surface words) as sets: most watch-list terms are a single word."""
+        return frozenset(self.stems), frozenset(self.surface)
 
-def _contains(haystack: Sequence[str], phrase: Sequence[str]) -> bool:
+
+def _contains(haystack: Sequence[str], phrase: Sequence[str], word_set: frozenset[str]) -> bool:
     size = len(phrase)
+    if size == 1:
+        return phrase[0] in word_set
     if size == 0 or size > len(haystack):
         return False
     first = phrase[0]
@@ -66,10 +74,12 @@ class TermMatcher:
 
     def found(self, text: ReportText) -> tuple[str, ...]:
         """The terms present in the text, in the order the rule lists them."""
+        stem_set, surface_set = text.word_sets
         return tuple(
             term
             for term, stemmed, surface in zip(self.terms, self.stemmed, self.surface, strict=True)
-            if _contains(text.stems, stemmed) or _contains(text.surface, surface)
+            if _contains(text.stems, stemmed, stem_set)
+            or _contains(text.surface, surface, surface_set)
         )
 
 
