@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Final, Protocol
 
@@ -121,6 +121,22 @@ class _Hit:
     tiers: int  # bit mask
     value: float | None = None
     label: str = ""
+
+
+REPLAY_HORIZON: Final = timedelta(hours=24)
+
+
+def status_time(status: AreaStatus) -> datetime:
+    """The time a status record speaks for: when it was sent, except in a replay of old data,
+    whose statuses are sent long after their events; then the newest event time it carries
+    (so level alerts of a replay are dated like the reports that caused them)."""
+    events = [
+        moment
+        for moment in (status.level_changed_at, status.last_report_at, status.last_check_in_at)
+        if moment is not None
+    ]
+    newest = max(events)
+    return newest if status.updated_at - newest > REPLAY_HORIZON else status.updated_at
 
 
 @dataclass
@@ -407,9 +423,9 @@ class RuleEngine:
     # --- statuses ------------------------------------------------------------------------------
 
     def on_status(self, offset: int, status: AreaStatus, store: RuleStore) -> list[Alert]:
-        """Level rules over one status record; ``status.updated_at`` is the time."""
+        """Level rules over one status record, at ``status_time(status)``."""
         alerts: list[Alert] = []
-        at = status.updated_at
+        at = status_time(status)
         level = level_of_code(status.area_code)
         for rule in self._level_rules:
             if level is not _GROUP_LEVELS[rule.scope.group_by]:

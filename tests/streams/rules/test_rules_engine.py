@@ -314,3 +314,19 @@ def test_latest_alerts_gives_each_alerts_last_record(harness: HarnessFactory) ->
     later = h.feed(*(make_report(m, f"c{m}") for m in range(60, 63)))[0]
     assert later.alert_id != first.alert_id
     assert h.engine.latest_alerts(h.store) == [other[0], later]  # oldest first
+
+
+def test_status_time_is_the_send_time_live_and_the_event_time_in_a_replay() -> None:
+    from streams.rules.engine import status_time
+
+    live = _status("SIAGA", "WASPADA", 0).model_copy(
+        update={"last_report_at": T0, "updated_at": T0 + timedelta(minutes=3)}
+    )
+    assert status_time(live) == T0 + timedelta(minutes=3)
+    replayed = live.model_copy(
+        update={
+            "last_report_at": T0 + timedelta(minutes=2),
+            "updated_at": T0 + timedelta(days=730),  # sent two years after the events
+        }
+    )
+    assert status_time(replayed) == T0 + timedelta(minutes=2)
