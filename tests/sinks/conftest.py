@@ -73,12 +73,26 @@ def make_report(registry: AreaRegistry) -> ReportFactory:
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Until ``check()`` holds. While Elasticsearch is (re)starting its shards a check may
+    fail with a 5xx or a connection error: that counts as "not yet", not as the answer."""
+    from elastic_transport import TransportError
+    from elasticsearch import ApiError
+
     deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
     while time.monotonic() < deadline:
-        if check():
-            return
+        try:
+            if check():
+                return
+        except ApiError as exc:
+            if exc.meta.status < 500:
+                raise
+            last_error = exc
+        except TransportError as exc:
+            last_error = exc
         time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+    detail = f" (last error: {last_error})" if last_error else ""
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}{detail}")
 
 
 # --- integration ----------------------------------------------------------------------------------

@@ -274,16 +274,20 @@ def test_elasticsearch_down_for_60_seconds_loses_nothing_and_duplicates_nothing(
     sender = threading.Thread(target=keep_sending, daemon=True)
     with indexer(isolated) as metrics:
         sender.start()
-        wait(lambda: count(es, names.reports) >= 10, 30, "indexing under way")
-        stack_services["elasticsearch"].stop()
-        sent_before_outage = len(sent)
-        time.sleep(60)
-        sent_during_outage = len(sent) - sent_before_outage
-        stack_services["elasticsearch"].start()
-        time.sleep(3)
-        stop_sending.set()
-        sender.join(30)
-        producer.close()
+        try:
+            wait(lambda: count(es, names.reports) >= 10, 30, "indexing under way")
+            stack_services["elasticsearch"].stop()
+            sent_before_outage = len(sent)
+            time.sleep(60)
+            sent_during_outage = len(sent) - sent_before_outage
+            stack_services["elasticsearch"].start()
+            time.sleep(3)
+        finally:
+            # Whatever happened, stop sending: a sender left running would keep writing to
+            # this test's topic after it is deleted, and slow every later test down.
+            stop_sending.set()
+            sender.join(30)
+            producer.close()
         wait(lambda: count(es, names.reports) == len(sent), 120, "catching up")
         wait(lambda: committed_everything(isolated, isolated.kafka.topics.reports), 30, "commit")
 
