@@ -28,6 +28,11 @@ class IndexerSettings(BaseModel):
     bulk_max_bytes: int = Field(default=5_000_000, ge=1024)
     flush_interval_ms: int = Field(default=200, ge=1, description="oldest record waits this long")
     max_poll_records: int = Field(default=2000, ge=1)
+    max_poll_interval_ms: int = Field(
+        default=60_000,
+        ge=5_000,
+        description="also the rebalance timeout: a member that does not rejoin is dropped",
+    )
     retry_initial_ms: int = Field(default=200, ge=1)
     retry_max_ms: int = Field(default=30_000, ge=1)
     metrics_host: str = Field(default="127.0.0.1", description="bind address of /metrics")

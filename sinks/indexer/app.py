@@ -109,6 +109,9 @@ def _run(settings: Settings, stop: threading.Event, metrics: IndexerMetrics) -> 
             group_id=settings.indexer.group_id,
             client_id="sitrep-indexer",
             max_poll_records=settings.indexer.max_poll_records,
+            # Also the group's rebalance timeout: how long a join waits for a member that does
+            # not rejoin. The loop polls at least every second, so a minute is ample.
+            max_poll_interval_ms=settings.indexer.max_poll_interval_ms,
         )
         producer = clients.kafka_producer(settings, client_id="sitrep-indexer-deadletter")
         try:

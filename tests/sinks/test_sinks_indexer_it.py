@@ -330,7 +330,7 @@ def test_rebalances_while_indexing_skip_nothing(
             # while still joining makes the coordinator wait out the whole rebalance timeout.
             wait(lambda: held_partitions(second.log_file), 90, "the second member assigned")
             wait(lambda: count(es, names.reports) >= 4000, 60, "both members indexing")
-        wait(lambda: count(es, names.reports) == total, 60, "all reports after the second left")
+        wait(lambda: count(es, names.reports) == total, 150, "all reports after the second left")
         wait(lambda: committed_everything(isolated, isolated.kafka.topics.reports), 30, "commit")
     assert count(es, names.reports) == total
 
