@@ -166,7 +166,10 @@ class Indexer:
         if finished is not None:
             self._settle(finished, sync=False)
         busy = self._inflight is not None
-        self._set_paused(busy and self._batch.full)
+        if self._joined:
+            # Never pause or resume while a join is under way: the partitions may just have
+            # been revoked, and touching them then has been seen to hang kafka-python's poll.
+            self._set_paused(busy and self._batch.full)
         if self._inflight is not None and self._paused:
             # Nothing to read until the delivery is done: wait for it instead of spinning
             # (a busy loop would take the GIL from the delivery thread).
