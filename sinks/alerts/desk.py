@@ -164,28 +164,15 @@ class AlertDesk:
 def current_silences(
     consumer_factory: Callable[[], Any], topic: str, now: datetime
 ) -> list[Silence]:
-    """Silences in force or still to come, read from the whole compacted topic."""
-    from kafka import TopicPartition
+    """Silences in force or still to come, read from the whole compacted topic the way the
+    notifier reads it."""
+    from sinks.notify.runner import SilenceFollower
 
     consumer = consumer_factory()
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        latest: dict[str, Silence | None] = {}
-        while any(consumer.position(tp) < end for tp, end in ends.items()):
-            for records in consumer.poll(timeout_ms=1000).values():
-                for record in records:
-                    key = record.key.decode() if record.key else ""
-                    if record.value is None:
-                        latest[key] = None
-                        continue
-                    try:
-                        latest[key] = Silence.model_validate_json(record.value)
-                    except ValidationError as exc:
-                        log.warning("unreadable silence skipped", key=key, error=str(exc))
+        follower = SilenceFollower(consumer, topic)
+        follower.catch_up()
     finally:
         consumer.close()
-    live = [s for s in latest.values() if s is not None and s.ends_at > now]
+    live = [s for s in follower.current() if s.ends_at > now]
     return sorted(live, key=lambda s: (s.starts_at, s.silence_id))

@@ -141,7 +141,7 @@ def read_done_keys(consumer: Any, topic: str, since: datetime) -> set[str]:
 class SilenceFollower:
     """The compacted silences topic in memory: read to its end at start, then followed."""
 
-    def __init__(self, consumer: Any, topic: str, metrics: NotifyMetrics) -> None:
+    def __init__(self, consumer: Any, topic: str, metrics: NotifyMetrics | None = None) -> None:
         self._consumer = consumer
         self._topic = topic
         self._metrics = metrics
@@ -176,8 +176,13 @@ class SilenceFollower:
         starts = {tp: self._consumer.position(tp) for tp in tps}
         read_range(self._consumer, starts, self._consumer.end_offsets(tps), self._apply)
         self._consumer.assign(tps)  # read_range may have paused some: follow all again
-        self._metrics.silences.set(len(self._silences))
+        self._count()
         log.info("silences loaded", silences=len(self._silences))
+
+    def _count(self) -> None:
+        if self._metrics is not None:
+            with self._lock:
+                self._metrics.silences.set(len(self._silences))
 
     def follow(self, stop: threading.Event) -> None:
         def loop() -> None:
@@ -189,8 +194,7 @@ class SilenceFollower:
                 except Exception as exc:  # keep following: a broker hiccup is not fatal
                     log.warning("silences poll failed", error=str(exc))
                     stop.wait(1.0)
-                with self._lock:
-                    self._metrics.silences.set(len(self._silences))
+                self._count()
             self._consumer.close()
 
         self._thread = threading.Thread(target=loop, name="sitrep-notify-silences", daemon=True)
