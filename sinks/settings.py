@@ -29,9 +29,12 @@ class IndexerSettings(BaseModel):
     flush_interval_ms: int = Field(default=200, ge=1, description="oldest record waits this long")
     max_poll_records: int = Field(default=2000, ge=1)
     max_poll_interval_ms: int = Field(
-        default=60_000,
-        ge=5_000,
-        description="also the rebalance timeout: a member that does not rejoin is dropped",
+        default=60_000, ge=5_000, description="the indexer leaves its group if it stops polling"
+    )
+    rebalance_timeout_ms: int = Field(
+        default=20_000,
+        ge=1_000,
+        description="how long a rebalance waits for a member that does not rejoin",
     )
     retry_initial_ms: int = Field(default=200, ge=1)
     retry_max_ms: int = Field(default=30_000, ge=1)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from sitrep.settings import Settings
 
 if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer
     from elasticsearch import Elasticsearch
     from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
@@ -42,6 +43,23 @@ def kafka_consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaC
         **settings.kafka.client_options(),
     }
     return KafkaConsumer(*topics, **{**options, **overrides})
+
+
+def aiokafka_consumer(settings: Settings, **overrides: Any) -> AIOKafkaConsumer:
+    """An asyncio consumer (call inside the running loop that will use it). For group
+    consumers that rebalance: the indexer."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.helpers import create_ssl_context
+
+    options: dict[str, Any] = {
+        "client_id": "sitrep-consumer",
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        **settings.kafka.client_options(),
+    }
+    if settings.kafka.security_protocol.endswith("SSL"):
+        options["ssl_context"] = create_ssl_context()  # the system's trusted CAs
+    return AIOKafkaConsumer(**{**options, **overrides})
 
 
 def elasticsearch(settings: Settings) -> Elasticsearch:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import threading
 import time
@@ -104,15 +105,6 @@ def _run(settings: Settings, stop: threading.Event, metrics: IndexerMetrics) -> 
     try:
         if setup_when_reachable(es, settings, stop) is None:
             return
-        consumer = clients.kafka_consumer(
-            settings,
-            group_id=settings.indexer.group_id,
-            client_id="sitrep-indexer",
-            max_poll_records=settings.indexer.max_poll_records,
-            # Also the group's rebalance timeout: how long a join waits for a member that does
-            # not rejoin. The loop polls at least every second, so a minute is ample.
-            max_poll_interval_ms=settings.indexer.max_poll_interval_ms,
-        )
         producer = clients.kafka_producer(settings, client_id="sitrep-indexer-deadletter")
         try:
             context = PlanContext(
@@ -128,12 +120,53 @@ def _run(settings: Settings, stop: threading.Event, metrics: IndexerMetrics) -> 
                 metrics,
                 stop,
             )
-            indexer = Indexer(
-                settings.indexer, consumer, deliverer, topic_kinds(settings), context, metrics
-            )
-            indexer.run(stop)
+            asyncio.run(_consume(settings, stop, metrics, deliverer, context))
         finally:
-            consumer.close(autocommit=False)
             producer.close(timeout=10)
     finally:
         es.close()
+
+
+async def _consume(
+    settings: Settings,
+    stop: threading.Event,
+    metrics: IndexerMetrics,
+    deliverer: Deliverer,
+    context: PlanContext,
+) -> None:
+    from aiokafka.errors import KafkaConnectionError
+
+    attempt = 0
+    while True:
+        consumer = clients.aiokafka_consumer(
+            settings,
+            group_id=settings.indexer.group_id,
+            client_id="sitrep-indexer",
+            max_poll_records=settings.indexer.max_poll_records,
+            max_poll_interval_ms=settings.indexer.max_poll_interval_ms,
+            rebalance_timeout_ms=settings.indexer.rebalance_timeout_ms,
+        )
+        try:
+            await consumer.start()
+            break
+        except KafkaConnectionError as exc:
+            await consumer.stop()
+            attempt += 1
+            delay = backoff_seconds(
+                attempt,
+                settings.indexer.retry_initial_ms / 1000,
+                settings.indexer.retry_max_ms / 1000,
+            )
+            log.warning("kafka not reachable", error=str(exc)[:200], retry_in_s=round(delay, 2))
+            await asyncio.sleep(delay)
+            if stop.is_set():
+                return
+    try:
+        indexer = Indexer(
+            settings.indexer, consumer, deliverer, topic_kinds(settings), context, metrics
+        )
+        await indexer.run(stop)
+    finally:
+        # Leaves the group at once, so the partitions move to the other members without
+        # waiting for the session to time out. Nothing is committed here: the loop did that.
+        await consumer.stop()
