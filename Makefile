@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 SITREP := $(BIN)/sitrep
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit down status clean
+.PHONY: setup browser demo test lint unit down status clean
 
 setup: $(STAMP)
 
@@ -28,8 +28,18 @@ demo: setup
 	@echo "Everything keeps running: $(SITREP) demo stop stops the pipeline, $(SITREP) stack down all of it."
 
 ## Lint, type-check and run every test; integration tests start (and stop) the real stack.
-test: setup lint
+test: setup browser lint
 	$(BIN)/pytest
+
+## Debian's chromium for the control-room browser tests (Playwright drives it; it never
+## downloads a browser of its own). Installed with apt when missing (needs root, or sudo).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y --no-install-recommends chromium; }; }
+	@test -x $(CHROMIUM) || { echo "chromium is required for the browser tests ($(CHROMIUM))"; exit 1; }
 
 lint: setup
 	$(BIN)/ruff check .

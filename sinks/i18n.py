@@ -6,8 +6,10 @@ Messages are looked up by code so the API can answer in the caller's language
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any, Final, Literal
 
+from schemas.alert import AlertState, AlertTier
 from schemas.report import (
     Category,
     IncidentState,
@@ -156,6 +158,61 @@ MESSAGES: Final[dict[str, dict[Lang, str]]] = {
         "id": "Pencarian tidak dapat dijalankan: {detail}",
         "en": "The search could not be run: {detail}",
     },
+    "report_date_invalid": {
+        "id": "Tanggal {value!r} tidak valid; gunakan format YYYY-MM-DD, mis. 2024-11-27.",
+        "en": "Invalid date {value!r}; use the form YYYY-MM-DD, e.g. 2024-11-27.",
+    },
+    # --- daily situation report (sinks/report) ---
+    "daily_title": {
+        "id": "Laporan Situasi Harian {province}",
+        "en": "Daily Situation Report {province}",
+    },
+    "daily_period": {
+        "id": "{date}, pukul 00.00–24.00 {zone}",
+        "en": "{date}, 00:00–24:00 {zone}",
+    },
+    "daily_generated": {"id": "Dibuat {when}", "en": "Generated {when}"},
+    "daily_summary": {"id": "Ringkasan", "en": "Summary"},
+    "daily_summary_reports": {
+        "id": "Jumlah laporan: {total} ({incidents} kejadian, {check_ins} laporan situasi aman)",
+        "en": "Reports: {total} ({incidents} incidents, {check_ins} check-ins)",
+    },
+    "daily_summary_changes": {
+        "id": "Perubahan status wilayah: {count}",
+        "en": "Level changes: {count}",
+    },
+    "daily_summary_alerts": {
+        "id": "Peringatan: {count} ({open} belum selesai)",
+        "en": "Alerts: {count} ({open} not resolved)",
+    },
+    "daily_regencies": {"id": "Laporan per kabupaten/kota", "en": "Reports per regency/city"},
+    "daily_categories": {"id": "Kejadian per kategori", "en": "Incidents per category"},
+    "daily_changes": {"id": "Perubahan status wilayah", "en": "Level changes"},
+    "daily_alerts": {"id": "Peringatan dan penanganannya", "en": "Alerts and their handling"},
+    "daily_notable": {"id": "Laporan menonjol", "en": "Notable reports"},
+    "daily_none": {"id": "Tidak ada.", "en": "None."},
+    "daily_total": {"id": "Jumlah", "en": "Total"},
+    "daily_col_code": {"id": "Kode", "en": "Code"},
+    "daily_col_regency": {"id": "Kabupaten/kota", "en": "Regency/city"},
+    "daily_col_reports": {"id": "Laporan", "en": "Reports"},
+    "daily_col_incidents": {"id": "Kejadian", "en": "Incidents"},
+    "daily_col_check_ins": {"id": "Situasi aman", "en": "Check-ins"},
+    "daily_col_category": {"id": "Kategori", "en": "Category"},
+    "daily_col_time": {"id": "Waktu", "en": "Time"},
+    "daily_col_area": {"id": "Wilayah", "en": "Area"},
+    "daily_col_from": {"id": "Dari", "en": "From"},
+    "daily_col_to": {"id": "Menjadi", "en": "To"},
+    "daily_col_reason": {"id": "Alasan", "en": "Reason"},
+    "daily_col_fired": {"id": "Dipicu", "en": "Fired"},
+    "daily_col_rule": {"id": "Aturan", "en": "Rule"},
+    "daily_col_tier": {"id": "Tingkat", "en": "Tier"},
+    "daily_col_state": {"id": "Status", "en": "State"},
+    "daily_col_acknowledged": {"id": "Ditangani oleh", "en": "Acknowledged by"},
+    "daily_col_resolved": {"id": "Selesai", "en": "Resolved"},
+    "daily_col_severity": {"id": "Keparahan", "en": "Severity"},
+    "daily_col_report": {"id": "Laporan", "en": "Report"},
+    "daily_col_text": {"id": "Isi", "en": "Text"},
+    "daily_page": {"id": "Halaman {page} dari {pages}", "en": "Page {page} of {pages}"},
 }
 
 _LEVEL_NAMES: Final[dict[str, dict[Lang, str]]] = {
@@ -233,6 +290,64 @@ SEVERITY_LABELS: Final[dict[int, dict[Lang, str]]] = {
     4: {"id": "4 Tinggi", "en": "4 High"},
     5: {"id": "5 Kritis", "en": "5 Critical"},
 }
+
+ALERT_STATE_LABELS: Final[dict[AlertState, dict[Lang, str]]] = {
+    AlertState.FIRING: {"id": "Aktif", "en": "Firing"},
+    AlertState.ACKNOWLEDGED: {"id": "Ditangani", "en": "Acknowledged"},
+    AlertState.RESOLVED: {"id": "Selesai", "en": "Resolved"},
+}
+
+ALERT_TIER_LABELS: Final[dict[AlertTier, dict[Lang, str]]] = {
+    AlertTier.WARNING: {"id": "Peringatan", "en": "Warning"},
+    AlertTier.CRITICAL: {"id": "Kritis", "en": "Critical"},
+}
+
+_MONTHS: Final[dict[Lang, tuple[str, ...]]] = {
+    "id": (
+        "Januari",
+        "Februari",
+        "Maret",
+        "April",
+        "Mei",
+        "Juni",
+        "Juli",
+        "Agustus",
+        "September",
+        "Oktober",
+        "November",
+        "Desember",
+    ),
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+}
+
+
+def format_date(day: date, lang: Lang) -> str:
+    """``27 November 2024``, ``1 Mei 2024`` (day month year in both languages)."""
+    return f"{day.day} {_MONTHS[lang][day.month - 1]} {day.year}"
+
+
+def format_clock(at: datetime, lang: Lang) -> str:
+    """Time of day: ``23.30`` in Indonesian (the KBBI/PUEBI form), ``23:30`` in English."""
+    return at.strftime("%H.%M" if lang == "id" else "%H:%M")
+
+
+def format_count(value: int, lang: Lang) -> str:
+    """Whole numbers with thousands grouped: ``1.234`` in Indonesian, ``1,234`` in English."""
+    grouped = f"{value:,}"
+    return grouped.replace(",", ".") if lang == "id" else grouped
 
 
 def message(code: str, lang: Lang, **params: Any) -> str:

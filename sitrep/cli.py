@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "alerts": "sinks.alerts.commands:alerts",
     "operators": "sinks.alerts.commands:operators",
     "notify": "sinks.notify.commands:notify",
+    "report": "sinks.report.commands:report",
     "bench": "bench.commands:bench",
     "demo": "sitrep.commands.demo_cmd:demo",
 }

@@ -10,7 +10,7 @@ alert's state, which publishes the acknowledged alert; silences go to the compac
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -30,6 +30,7 @@ __all__ = [
     "alert_from_document",
     "current_silences",
     "new_silence_id",
+    "readable_alerts",
 ]
 
 log = structlog.get_logger("sinks.alerts")
@@ -57,6 +58,18 @@ def alert_from_document(source: dict[str, Any]) -> Alert:
     return Alert.model_validate({k: v for k, v in source.items() if k in _ALERT_FIELDS})
 
 
+def readable_alerts(hits: Iterable[Mapping[str, Any]]) -> list[Alert]:
+    """The alerts of search hits, in order; a document that is no valid alert (a schema it
+    does not know) is logged and left out rather than failing the whole list."""
+    alerts = []
+    for hit in hits:
+        try:
+            alerts.append(alert_from_document(dict(hit["_source"])))
+        except ValidationError as exc:
+            log.warning("unreadable alert document", alert_id=hit.get("_id"), error=str(exc))
+    return alerts
+
+
 def new_silence_id(at: datetime) -> str:
     return f"silence-{at.astimezone(UTC):%Y%m%d%H%M}-{secrets.token_hex(3)}"
 
@@ -76,6 +89,17 @@ class AlertDesk:
         except NotFoundError:
             raise AlertNotFound(alert_id) from None
         return alert_from_document(dict(found["_source"]))
+
+    def _newest(self, alert_id: str, known: Alert | None) -> Alert:
+        try:
+            indexed = self.find(alert_id)
+        except AlertNotFound:
+            if known is None:
+                raise
+            return known
+        if known is not None and known.updated_at > indexed.updated_at:
+            return known
+        return indexed
 
     def recent(
         self, states: Iterable[AlertState] = (), limit: int = 100, area_prefix: str | None = None
@@ -105,21 +129,22 @@ class AlertDesk:
             )
         except NotFoundError:
             return []
-        alerts = []
-        for hit in found["hits"]["hits"]:
-            try:
-                alerts.append(alert_from_document(dict(hit["_source"])))
-            except ValidationError as exc:
-                log.warning("unreadable alert document", alert_id=hit["_id"], error=str(exc))
-        return alerts
+        return readable_alerts(found["hits"]["hits"])
 
     # --- commands --------------------------------------------------------------------------
 
     def acknowledge(
-        self, alert_id: str, by: str, at: datetime, note: str | None = None
+        self,
+        alert_id: str,
+        by: str,
+        at: datetime,
+        note: str | None = None,
+        known: Alert | None = None,
     ) -> AlertAck:
-        """Send the acknowledgement; returns once Kafka has it (the worker applies it)."""
-        alert = self.find(alert_id)
+        """Send the acknowledgement; returns once Kafka has it (the worker applies it).
+        ``known``: the alert as the caller already has it from sitrep.alerts (the control
+        room's live board), which can be ahead of the index by the indexer's delay."""
+        alert = self._newest(alert_id, known)
         if alert.state is AlertState.RESOLVED:
             raise AlertResolved(alert)
         ack = AlertAck(

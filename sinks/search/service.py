@@ -41,7 +41,9 @@ class SearchPage:
     took_ms: int = 0
 
 
-def _call(action: Callable[..., Any], **kwargs: Any) -> Any:
+def call_elasticsearch(action: Callable[..., Any], **kwargs: Any) -> Any:
+    """Run one client call; overload or no answer becomes SearchUnavailable, a refused request
+    SearchFailed (a missing index stays NotFoundError for the caller to decide)."""
     try:
         return action(**kwargs)
     except NotFoundError:
@@ -80,7 +82,7 @@ class SearchService:
         self._clock = clock
 
     def _search(self, **kwargs: Any) -> dict[str, Any]:
-        response: dict[str, Any] = _call(
+        response: dict[str, Any] = call_elasticsearch(
             self._es.search,
             index=self._index,
             ignore_unavailable=True,
@@ -106,7 +108,7 @@ class SearchService:
         )
 
     def count(self, request: SearchRequest) -> int:
-        response = _call(
+        response = call_elasticsearch(
             self._es.count,
             index=self._index,
             ignore_unavailable=True,
@@ -142,7 +144,7 @@ class SearchService:
         so the export is one consistent snapshot. The point in time is closed at the end, also
         when the consumer stops early."""
         try:
-            opened = _call(
+            opened = call_elasticsearch(
                 self._es.open_point_in_time, index=self._index, keep_alive=PIT_KEEP_ALIVE
             )
         except NotFoundError:
@@ -154,7 +156,7 @@ class SearchService:
         try:
             while True:
                 extra: dict[str, Any] = {"search_after": after} if after is not None else {}
-                response = _call(
+                response = call_elasticsearch(
                     self._es.search,
                     pit={"id": pit_id, "keep_alive": PIT_KEEP_ALIVE},
                     query=query,

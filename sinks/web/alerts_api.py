@@ -129,9 +129,15 @@ def acknowledge(
     request: Request, alert_id: AlertId, grant: Commander, body: AckBody | None = None
 ) -> dict[str, Any]:
     desk = _desk(request)
+    live = getattr(request.app.state, "live", None)
+    known = live.board.alerts.get(alert_id) if live is not None else None
     try:
         ack = desk.acknowledge(
-            alert_id, grant.name, datetime.now(UTC), body.note if body is not None else None
+            alert_id,
+            grant.name,
+            datetime.now(UTC),
+            body.note if body is not None else None,
+            known=known,
         )
     except AlertNotFound:
         raise ApiProblem(404, "alert_not_found", alert_id=alert_id) from None

@@ -1,17 +1,16 @@
-"""The web app factory. Search is the first router; the control room adds more later::
-
-app = create_app(settings, routers=[control_room.router])
-"""
+"""The web app factory: the control room (board, live stream), search and alerts."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from elasticsearch import Elasticsearch
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -24,11 +23,15 @@ from schemas.registry import default_registry
 from sinks.es.names import IndexNames
 from sinks.search.service import SearchService
 from sinks.text import default_stemmer
-from sinks.web import alerts_api, search_api
+from sinks.web import alerts_api, board, daily_api, search_api
 from sinks.web.errors import install_error_handlers
+from sinks.web.live import LiveBoard, LiveFeed
 from sinks.web.operators import OperatorTokens
 from sitrep import __version__, clients
 from sitrep.settings import Settings
+
+# The board shows alerts of the last day, resolved ones included.
+ALERTS_LOOKBACK = timedelta(hours=24)
 
 
 class WebMetrics:
@@ -71,7 +74,15 @@ def create_app(
             default_registry(),
             default_stemmer(),
         )
+        live = LiveFeed(
+            settings,
+            LiveBoard(settings.province_code, keep_resolved=ALERTS_LOOKBACK),
+            alerts_lookback=ALERTS_LOOKBACK,
+        )
+        live.start()
+        app.state.live = live
         yield
+        await live.stop()
         app.state.kafka.close()
         for owned_client in owned:
             owned_client.close()
@@ -79,7 +90,7 @@ def create_app(
     app = FastAPI(
         title="sitrep",
         version=__version__,
-        description="Situation reports: analyst search (and later the control room).",
+        description="Situation reports: the control room (live board, alerts) and analyst search.",
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -109,8 +120,11 @@ def create_app(
         reachable = bool(request.app.state.es.ping())
         return {"status": "ok" if reachable else "degraded", "elasticsearch": reachable}
 
+    app.include_router(board.router)
+    app.mount("/static", StaticFiles(directory=board.STATIC_DIR), name="static")
     app.include_router(search_api.router)
     app.include_router(alerts_api.router)
+    app.include_router(daily_api.router)
     for router in routers:
         app.include_router(router)
     return app

@@ -66,7 +66,8 @@ def demo(
     _show_search(settings)
     web = f"http://{settings.web.host}:{settings.web.port}"
     click.echo(
-        f"\nsearch API   {web}/v1/search?q={SEARCH_EXAMPLE}   (docs: {web}/docs)\n"
+        f"\ncontrol room {web}/   (open it in a browser: live board and alerts)\n"
+        f"search API   {web}/v1/search?q={SEARCH_EXAMPLE}   (docs: {web}/docs)\n"
         f"alerts API   {web}/v1/alerts?state=firing\n"
         f"worker       http://{settings.worker.web_host}:{settings.worker.web_port}/areas\n"
         f"notifier log {settings.home.resolve() / 'logs' / 'notifier.log'}\n"

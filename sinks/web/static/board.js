@@ -1,0 +1,356 @@
+// The situation board: a snapshot, then live changes from /v1/live (Server-Sent Events).
+// Plain JS, no build step; every asset comes from this service.
+"use strict";
+
+const TEXT = {
+  id: {
+    title: "Situasi Terkini", board: "Papan situasi", alerts: "Peringatan", resolved: "Selesai (24 jam)",
+    latest_reports: "Laporan terbaru", close: "Tutup", login: "Masuk", logout: "Keluar", save: "Simpan",
+    token_label: "Token operator (komandan)", mute: "Bisukan", unmute: "Bunyikan",
+    live: "LANGSUNG", stale: "DATA BASI", since: "sejak", connecting: "MENYAMBUNG…", no_kafka: "server terputus dari Kafka",
+    score: "Skor", open: "Insiden terbuka", last_report: "Laporan terakhir", last_check_in: "Lapor diri terakhir",
+    never: "belum ada", no_data: "BELUM ADA DATA", ago: "lalu", min: "mnt", hour: "jam", day: "hari",
+    ack: "Terima", acked_by: "diterima oleh", ack_failed: "Gagal menerima peringatan", need_token: "Masuk dengan token komandan dulu",
+    province: "Provinsi", areas_at: "wilayah", no_alerts: "Tidak ada peringatan aktif", evidence: "Bukti",
+    no_reports: "Belum ada laporan", critical: "KRITIS", warning: "WASPADA",
+  },
+  en: {
+    title: "Current situation", board: "Situation board", alerts: "Alerts", resolved: "Resolved (24 h)",
+    latest_reports: "Latest reports", close: "Close", login: "Log in", logout: "Log out", save: "Save",
+    token_label: "Operator token (commander)", mute: "Mute", unmute: "Unmute",
+    live: "LIVE", stale: "STALE DATA", since: "since", connecting: "CONNECTING…", no_kafka: "server lost Kafka",
+    score: "Score", open: "Open incidents", last_report: "Last report", last_check_in: "Last check-in",
+    never: "none yet", no_data: "NO DATA YET", ago: "ago", min: "min", hour: "h", day: "d",
+    ack: "Acknowledge", acked_by: "acknowledged by", ack_failed: "Could not acknowledge", need_token: "Log in with a commander token first",
+    province: "Province", areas_at: "areas", no_alerts: "No active alerts", evidence: "Evidence",
+    no_reports: "No reports yet", critical: "CRITICAL", warning: "WARNING",
+  },
+};
+const LEVELS = ["AMAN", "WASPADA", "SIAGA", "AWAS", "TIDAK ADA KABAR"];
+const ICONS = { AMAN: "✔", WASPADA: "!", SIAGA: "▲", AWAS: "⚠", "TIDAK ADA KABAR": "?" };
+const LEVEL_EN = { AMAN: "normal", WASPADA: "advisory", SIAGA: "watch", AWAS: "warning", "TIDAK ADA KABAR": "no contact" };
+const STALE_AFTER_MS = 15000;
+
+const state = {
+  lang: localStorage.getItem("sitrep.lang") || "id",
+  muted: localStorage.getItem("sitrep.muted") === "1",
+  token: localStorage.getItem("sitrep.token") || "",
+  timezone: "Asia/Makassar",
+  province: null,
+  statuses: new Map(),
+  alerts: new Map(),
+  selected: null,
+  lastMessageAt: 0,
+  serverConnected: false,
+  staleSince: null,
+  snapshotSeen: false,
+  streamDown: false,
+};
+
+const $ = (id) => document.getElementById(id);
+const t = (key) => TEXT[state.lang][key] || key;
+const locale = () => (state.lang === "id" ? "id-ID" : "en-GB");
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== null && value !== undefined) node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function localTime(iso, withDate = false) {
+  if (!iso) return t("never");
+  const options = { timeZone: state.timezone, hour: "2-digit", minute: "2-digit" };
+  if (withDate) Object.assign(options, { day: "numeric", month: "short" });
+  return new Intl.DateTimeFormat(locale(), options).format(new Date(iso));
+}
+
+function age(iso) {
+  if (!iso) return t("never");
+  const minutes = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 60000));
+  if (minutes < 60) return `${minutes} ${t("min")} ${t("ago")}`;
+  if (minutes < 48 * 60) return `${Math.round(minutes / 60)} ${t("hour")} ${t("ago")}`;
+  return `${Math.round(minutes / 1440)} ${t("day")} ${t("ago")}`;
+}
+
+const number = (value, digits = 1) =>
+  new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(value);
+
+function levelLabel(level) {
+  return state.lang === "en" ? `${level} (${LEVEL_EN[level]})` : level;
+}
+
+// --- rendering -----------------------------------------------------------------------------
+
+function tile(area, small) {
+  const status = state.statuses.get(area.code);
+  const level = status ? status.level : null;
+  const body = status
+    ? [
+        el("div", { class: "level" }, `${ICONS[level]} ${levelLabel(level)}`),
+        el("dl", {},
+          el("dt", {}, t("score")), el("dd", {}, number(status.score)),
+          el("dt", {}, t("open")), el("dd", {}, number(status.open_incidents, 0)),
+          el("dt", {}, t("last_report")), el("dd", {}, age(status.last_report_at)),
+          el("dt", {}, t("last_check_in")), el("dd", {}, age(status.last_check_in_at))),
+      ]
+    : [el("div", { class: "level" }, t("no_data"))];
+  return el(small ? "div" : "button",
+    { class: "tile", "data-area": area.code, "data-level": level, type: small ? null : "button",
+      onclick: small ? null : () => select(area.code) },
+    el("h3", {}, area.name), ...body);
+}
+
+function renderBoard() {
+  if (!state.province) return;
+  $("province-name").textContent = state.province.name;
+  $("tiles").replaceChildren(...state.province.regencies.map((r) => tile(r, false)));
+  renderSummary();
+  renderDetail();
+}
+
+function renderSummary() {
+  const counts = Object.fromEntries(LEVELS.map((level) => [level, 0]));
+  for (const regency of state.province.regencies) {
+    const status = state.statuses.get(regency.code);
+    if (status) counts[status.level] += 1;
+  }
+  const province = state.statuses.get(state.province.code);
+  const parts = LEVELS.filter((level) => counts[level]).map((level) => `${ICONS[level]} ${levelLabel(level)}: ${counts[level]}`);
+  const head = province ? `${t("province")}: ${ICONS[province.level]} ${levelLabel(province.level)} · ` : "";
+  $("summary").textContent = head + parts.join(" · ");
+}
+
+function renderDetail() {
+  const regency = state.province && state.province.regencies.find((r) => r.code === state.selected);
+  $("detail").hidden = !regency;
+  if (!regency) return;
+  $("detail-title").textContent = regency.name;
+  $("district-tiles").replaceChildren(...regency.districts.map((d) => tile(d, true)));
+}
+
+async function loadReports(code) {
+  const list = $("reports");
+  list.replaceChildren();
+  try {
+    const response = await fetch(`/v1/search?regency=${encodeURIComponent(code)}&sort=newest&size=10&lang=${state.lang}`);
+    if (!response.ok) throw new Error(String(response.status));
+    const page = await response.json();
+    if (!page.hits.length) list.append(el("li", {}, t("no_reports")));
+    for (const hit of page.hits) {
+      list.append(el("li", { "data-report": hit.report_id },
+        `${localTime(hit.occurred_at, true)} · ${hit.category_label || ""} · ${hit.text || ""}`));
+    }
+  } catch (error) {
+    list.append(el("li", {}, `${t("no_reports")} (${error.message})`));
+  }
+}
+
+function select(code) {
+  state.selected = state.selected === code ? null : code;
+  renderDetail();
+  if (state.selected) loadReports(code);
+}
+
+function alertItem(alert) {
+  const message = state.lang === "en" ? alert.message_en : alert.message_id;
+  const tierText = alert.tier === "critical" ? t("critical") : t("warning");
+  const meta = [alert.area_name || alert.area_code, localTime(alert.first_fired_at, true)];
+  if (alert.acknowledged_by) meta.push(`${t("acked_by")} ${alert.acknowledged_by} ${localTime(alert.acknowledged_at)}`);
+  const item = el("li", { class: "alert", "data-alert": alert.alert_id, "data-tier": alert.tier, "data-state": alert.state },
+    el("strong", {}, `${alert.tier === "critical" ? "⚠" : "!"} ${tierText} · ${alert.rule_name}`),
+    el("div", {}, message),
+    el("div", { class: "meta" }, meta.join(" · ")));
+  if (alert.evidence_report_ids && alert.evidence_report_ids.length) {
+    item.append(el("div", { class: "meta" }, `${t("evidence")}: ${alert.evidence_report_ids.slice(0, 5).join(", ")}`));
+  }
+  if (alert.state === "firing") {
+    item.append(el("button", { type: "button", class: "ack", onclick: () => acknowledge(alert.alert_id) }, t("ack")));
+  }
+  return item;
+}
+
+function renderAlerts() {
+  const all = [...state.alerts.values()];
+  const active = all.filter((a) => a.state !== "resolved").sort((a, b) =>
+    (a.tier === b.tier ? 0 : a.tier === "critical" ? -1 : 1) || Date.parse(b.updated_at) - Date.parse(a.updated_at));
+  const resolved = all.filter((a) => a.state === "resolved").sort((a, b) => Date.parse(b.updated_at) - Date.parse(a.updated_at));
+  $("alerts").replaceChildren(...(active.length ? active.map(alertItem) : [el("li", {}, t("no_alerts"))]));
+  $("resolved").replaceChildren(...resolved.map(alertItem));
+}
+
+function renderTexts() {
+  document.documentElement.lang = state.lang;
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+  $("lang").textContent = state.lang === "id" ? "EN" : "ID";
+  $("mute").textContent = state.muted ? t("unmute") : t("mute");
+  $("mute").setAttribute("aria-pressed", String(state.muted));
+  $("token-button").textContent = state.token ? t("logout") : t("login");
+}
+
+function renderAll() {
+  renderTexts();
+  renderBoard();
+  renderAlerts();
+  renderConnection();
+}
+
+function renderConnection() {
+  const node = $("connection");
+  const fresh = !state.streamDown && Date.now() - state.lastMessageAt < STALE_AFTER_MS;
+  if (fresh && state.serverConnected) {
+    state.staleSince = null;
+    node.dataset.state = "live";
+    node.textContent = t("live");
+  } else if (!state.snapshotSeen) {
+    node.dataset.state = "connecting";
+    node.textContent = t("connecting");
+  } else {
+    state.staleSince = state.staleSince || state.lastMessageAt || Date.now();
+    node.dataset.state = "stale";
+    const why = state.serverConnected ? "" : ` (${t("no_kafka")})`;
+    node.textContent = `${t("stale")} ${t("since")} ${localTime(new Date(state.staleSince).toISOString())}${why}`;
+  }
+}
+
+function tick() {
+  $("clock").textContent = new Intl.DateTimeFormat(locale(), {
+    timeZone: state.timezone, hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
+  }).format(new Date()).replace("GMT+8", "WITA");
+  renderConnection();
+}
+
+// --- live updates --------------------------------------------------------------------------
+
+function newer(known, record) {
+  return !known || Date.parse(record.updated_at) >= Date.parse(known.updated_at);
+}
+
+function applyStatus(status) {
+  const known = state.statuses.get(status.area_code);
+  if (!newer(known, status)) return;
+  state.statuses.set(status.area_code, status);
+  const changed = known && known.level !== status.level;
+  renderBoard();
+  if (changed) {
+    const node = document.querySelector(`.tile[data-area="${status.area_code}"]`);
+    if (node) node.classList.add("flash");
+  }
+}
+
+function applyAlert(alert) {
+  const known = state.alerts.get(alert.alert_id);
+  if (!newer(known, alert)) return;
+  state.alerts.set(alert.alert_id, alert);
+  renderAlerts();
+  const isNewCritical = alert.tier === "critical" && alert.state === "firing" && (!known || known.state !== "firing");
+  if (isNewCritical && state.snapshotSeen) cue(alert.alert_id);
+}
+
+function cue(alertId) {
+  const node = document.querySelector(`.alert[data-alert="${CSS.escape(alertId)}"]`);
+  if (node) node.classList.add("new-critical");
+  if (state.muted) return;
+  try {
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    tone.frequency.value = 880;
+    tone.connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.6);
+  } catch (error) { /* no audio device: the visual cue stays */ }
+}
+
+function onSnapshot(snapshot) {
+  state.timezone = snapshot.timezone || state.timezone;
+  state.province = snapshot.province;
+  state.serverConnected = snapshot.connected;
+  state.statuses = new Map();
+  for (const status of snapshot.statuses) state.statuses.set(status.area_code, status);
+  const before = state.alerts;
+  state.alerts = new Map();
+  for (const alert of snapshot.alerts) state.alerts.set(alert.alert_id, alert);
+  state.snapshotSeen = true;
+  renderAll();
+  for (const alert of snapshot.alerts) {
+    const known = before.get(alert.alert_id);
+    if (before.size && alert.tier === "critical" && alert.state === "firing" && !known) cue(alert.alert_id);
+  }
+}
+
+function connect() {
+  const source = new EventSource("/v1/live");
+  const seen = (handler) => (event) => {
+    state.lastMessageAt = Date.now();
+    state.streamDown = false;
+    handler(JSON.parse(event.data));
+    renderConnection();
+  };
+  source.addEventListener("snapshot", seen(onSnapshot));
+  // A change can only come from a server that reads Kafka.
+  source.addEventListener("status", seen((s) => { state.serverConnected = true; applyStatus(s); }));
+  source.addEventListener("alert", seen((a) => { state.serverConnected = true; applyAlert(a); }));
+  source.addEventListener("ping", seen((ping) => { state.serverConnected = ping.connected; }));
+  // EventSource reconnects by itself (the server asks for 2 s); the badge shows stale meanwhile.
+  source.onerror = () => { state.streamDown = true; renderConnection(); };
+}
+
+// --- actions -------------------------------------------------------------------------------
+
+async function acknowledge(alertId) {
+  if (!state.token) {
+    $("token-hint").textContent = t("need_token");
+    $("token-dialog").showModal();
+    return;
+  }
+  const response = await fetch(`/v1/alerts/${encodeURIComponent(alertId)}/ack`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${state.token}`, "Content-Type": "application/json" },
+    body: "{}",
+  });
+  if (!response.ok) {
+    const problem = await response.json().catch(() => ({}));
+    // Inline, not a modal dialog: a wall screen must never wait for a click.
+    const item = document.querySelector(`.alert[data-alert="${CSS.escape(alertId)}"]`);
+    if (item) item.append(el("div", { class: "ack-error", role: "alert" },
+      `${t("ack_failed")}: ${problem.message || problem.detail || response.status}`));
+  }
+  // The acknowledged state arrives on the live stream once the worker has recorded it.
+}
+
+function setUp() {
+  $("lang").addEventListener("click", () => {
+    state.lang = state.lang === "id" ? "en" : "id";
+    localStorage.setItem("sitrep.lang", state.lang);
+    renderAll();
+  });
+  $("mute").addEventListener("click", () => {
+    state.muted = !state.muted;
+    localStorage.setItem("sitrep.muted", state.muted ? "1" : "0");
+    renderTexts();
+  });
+  $("token-button").addEventListener("click", () => {
+    if (state.token) { state.token = ""; localStorage.removeItem("sitrep.token"); renderTexts(); return; }
+    $("token-dialog").showModal();
+  });
+  $("token-dialog").addEventListener("close", () => {
+    const choice = $("token-dialog").returnValue;
+    if (choice === "save" && $("token-input").value) state.token = $("token-input").value.trim();
+    if (choice === "clear") state.token = "";
+    if (state.token) localStorage.setItem("sitrep.token", state.token); else localStorage.removeItem("sitrep.token");
+    $("token-input").value = "";
+    renderTexts();
+  });
+  $("detail-close").addEventListener("click", () => select(state.selected));
+  renderTexts();
+  tick();
+  setInterval(tick, 1000);
+  setInterval(() => { if (state.province) renderBoard(); }, 30000); // ages move on
+  connect();
+}
+
+setUp();
