@@ -11,6 +11,7 @@ BENCHMARKS: dict[str, str] = {
     "worker": "bench.worker:command",
     "index": "bench.index:command",
     "alerts": "bench.alerts:command",
+    "board": "bench.board:command",
 }
 
 

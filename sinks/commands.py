@@ -476,17 +476,23 @@ def _decode(cursor: str, request: Any) -> Any:
 @click.option("--port", type=int, default=None, help="Default SITREP_WEB__PORT (8000).")
 @pass_context
 def serve(ctx: Context, host: str | None, port: int | None) -> None:
-    """Run the web service: analyst search API (/v1/search, /v1/reports/ID, export), /metrics,
-    /healthz and the API docs at /docs."""
+    """Run the web service: the control room, analyst search API (/v1/search, /v1/reports/ID,
+    export), alerts, /login, /metrics, /healthz and the API docs at /docs."""
+    import structlog
     import uvicorn
 
     from sinks.web import create_app
+    from sinks.web.auth import exposure_warning
 
     settings = ctx.settings
     app = create_app(settings)
+    bind_host = host or settings.web.host
+    warning = exposure_warning(bind_host, settings.web.anonymous_role)
+    if warning is not None:
+        structlog.get_logger("sinks.web").warning(warning)
     uvicorn.run(
         app,
-        host=host or settings.web.host,
+        host=bind_host,
         port=port or settings.web.port,
         log_config=None,  # keep sitrep's structlog configuration
         access_log=False,

@@ -23,17 +23,29 @@ Lang = Literal["id", "en"]
 LANGUAGES: Final[tuple[Lang, ...]] = ("id", "en")
 
 MESSAGES: Final[dict[str, dict[Lang, str]]] = {
-    "token_missing": {
-        "id": "Perlu token operator (Authorization: Bearer ...).",
-        "en": "An operator token is required (Authorization: Bearer ...).",
+    "login_required": {
+        "id": "Perlu masuk (login) atau token operator (Authorization: Bearer ...).",
+        "en": "Log in first, or send an operator token (Authorization: Bearer ...).",
+    },
+    "login_failed": {
+        "id": "Nama pengguna atau kata sandi salah.",
+        "en": "Wrong user name or password.",
+    },
+    "login_body": {
+        "id": "Kirim user dan password sebagai JSON atau formulir.",
+        "en": "Send user and password as JSON or as a form.",
     },
     "token_unknown": {
         "id": "Token operator tidak dikenal atau sudah dicabut.",
         "en": "Unknown or revoked operator token.",
     },
+    "user_unknown": {
+        "id": "Pengguna {user} tidak terdaftar di layanan ini.",
+        "en": "User {user} is not known to this service.",
+    },
     "role_missing": {
-        "id": "Token ini tidak memiliki peran {role}.",
-        "en": "This token does not have the {role} role.",
+        "id": "Perlu peran {role}; {user} berperan {current}.",
+        "en": "This needs the {role} role; {user} has the {current} role.",
     },
     "alert_not_found": {
         "id": "Peringatan {alert_id} tidak ditemukan (mungkin belum terindeks).",

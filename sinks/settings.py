@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class IndexerSettings(BaseModel):
@@ -45,8 +45,12 @@ class IndexerSettings(BaseModel):
     )
 
 
+# Who a request without any credential is; "none" makes every route need a login.
+AnonymousRole = Literal["none", "viewer", "analyst", "commander"]
+
+
 class WebSettings(BaseModel):
-    """The web service: analyst search API now, the control room later."""
+    """The web service: control room, analyst search, alerts; who may use which part."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -59,8 +63,34 @@ class WebSettings(BaseModel):
         description="hashed operator tokens (YAML); default HOME/web/operators.yaml",
     )
 
+    users_file: Path | None = Field(
+        default=None,
+        description="users with scrypt-hashed passwords (YAML); default HOME/web/users.yaml",
+    )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="key that signs session cookies; default one generated into "
+        "HOME/web/session.key",
+    )
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30, description="login lifetime")
+    trusted_user_header: str | None = Field(
+        default=None,
+        description="request header naming the user (e.g. X-Forwarded-User); ONLY behind a "
+        "proxy that strips it from clients",
+    )
+    anonymous_role: AnonymousRole = Field(
+        default="viewer",
+        description="what a request without credentials may do; production: none",
+    )
+
     def tokens_path(self, home: Path) -> Path:
         return self.tokens_file or home / "web" / "operators.yaml"
+
+    def users_path(self, home: Path) -> Path:
+        return self.users_file or home / "web" / "users.yaml"
+
+    def session_key_path(self, home: Path) -> Path:
+        return home / "web" / "session.key"
 
 
 DEFAULT_CHANNELS_FILE = (

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "serve": "sinks.commands:serve",
     "alerts": "sinks.alerts.commands:alerts",
     "operators": "sinks.alerts.commands:operators",
+    "users": "sinks.web.commands:users",
     "notify": "sinks.notify.commands:notify",
     "report": "sinks.report.commands:report",
     "bench": "bench.commands:bench",

@@ -34,6 +34,8 @@ class TopicNames(_Section):
     alert_commands: str = "sitrep.alert-commands"
     silences: str = "sitrep.silences"
     deliveries: str = "sitrep.deliveries"
+    # Who acknowledged, silenced or exported what, when (the web service's audit trail).
+    audit: str = "sitrep.audit"
 
 
 class KafkaSettings(_Section):
@@ -49,6 +51,7 @@ class KafkaSettings(_Section):
     reports_retention_ms: int = -1
     alerts_retention_ms: int = -1
     deadletter_retention_ms: int = 90 * 24 * 3600 * 1000
+    audit_retention_ms: int = -1
 
     def client_options(self) -> dict[str, object]:
         """Connection options shared by every kafka-python client."""

@@ -58,6 +58,11 @@ def desired_topics(kafka: KafkaSettings) -> list[TopicSpec]:
             names.deliveries,
             **{"cleanup.policy": "delete", "retention.ms": str(kafka.alerts_retention_ms)},
         ),
+        # Who acknowledged, silenced or exported what (keyed by user); kept forever.
+        spec(
+            names.audit,
+            **{"cleanup.policy": "delete", "retention.ms": str(kafka.audit_retention_ms)},
+        ),
     ]
 
 

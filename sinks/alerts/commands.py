@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from sinks.web.commands import ROLE_CHOICE
 from sitrep.commands.common import Context, fail, pass_context
 
 __all__ = ["alerts", "operators"]
@@ -220,11 +221,12 @@ def operators() -> None:
 @click.option(
     "--role",
     "roles",
-    type=click.Choice(["commander", "analyst"]),
+    type=ROLE_CHOICE,
     multiple=True,
     default=("commander",),
     show_default=True,
-    help="Repeatable. commander: acknowledge alerts and manage silences.",
+    help="viewer < analyst (search, export) < commander (acknowledge, silence) < admin; "
+    "each includes the ones before it.",
 )
 @pass_context
 def operators_add(ctx: Context, name: str, roles: tuple[str, ...]) -> None:

@@ -1,7 +1,8 @@
 """Alerts for the control room: list, acknowledge, silence (``/v1/alerts``, ``/v1/silences``).
 
-Reading needs no token; acknowledging and silencing need an operator token with the
-``commander`` role (``Authorization: Bearer ...``, ``sitrep operators add``).
+Reading needs the ``analyst`` role, acknowledging and silencing ``commander`` (a login, an
+operator token or the trusted proxy header: sinks/web/auth.py). Every acknowledgement and
+silence is recorded on the audit trail with the caller's name and role.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.alert import Alert, AlertState, Silence
+from schemas.audit import AuditAction
 from sinks.alerts.desk import (
     AlertDesk,
     AlertNotFound,
@@ -23,13 +24,14 @@ from sinks.alerts.desk import (
     new_silence_id,
 )
 from sinks.es.names import IndexNames
+from sinks.web.audit import record_audit, web_producer
+from sinks.web.auth import Caller, require
 from sinks.web.errors import ApiProblem
-from sinks.web.operators import OperatorGrant, OperatorRole, OperatorTokens
+from sinks.web.operators import OperatorRole
 from sitrep import clients
 from sitrep.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
-bearer = HTTPBearer(auto_error=False, description="operator token (sitrep operators add)")
 
 
 class KafkaLink:
@@ -55,15 +57,10 @@ class KafkaLink:
 
 def _desk(request: Request) -> AlertDesk:
     settings: Settings = request.app.state.settings
-    link: KafkaLink = request.app.state.kafka
-    try:
-        producer = link.producer()
-    except Exception as exc:  # kafka-python raises several types when no broker answers
-        raise ApiProblem(503, "kafka_unavailable", error=str(exc)) from None
     return AlertDesk(
         request.app.state.es,
         IndexNames(settings.indexer.index_prefix),
-        producer,
+        web_producer(request),
         settings.kafka.topics,
     )
 
@@ -75,26 +72,12 @@ def _reader(request: Request) -> AlertDesk:
     )
 
 
-def commander(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> OperatorGrant:
-    if credentials is None:
-        raise ApiProblem(401, "token_missing")
-    tokens: OperatorTokens = request.app.state.operators
-    grant = tokens.authenticate(credentials.credentials)
-    if grant is None:
-        raise ApiProblem(401, "token_unknown")
-    if not grant.may(OperatorRole.COMMANDER):
-        raise ApiProblem(403, "role_missing", role=OperatorRole.COMMANDER.value)
-    return grant
-
-
-Commander = Annotated[OperatorGrant, Depends(commander)]
+READERS = [Depends(require(OperatorRole.ANALYST))]
+Commander = Annotated[Caller, Depends(require(OperatorRole.COMMANDER))]
 AlertId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
-@router.get("/alerts", summary="Recent alerts, newest first")
+@router.get("/alerts", summary="Recent alerts, newest first", dependencies=READERS)
 def list_alerts(
     request: Request,
     state: Annotated[list[AlertState] | None, Query()] = None,
@@ -105,7 +88,7 @@ def list_alerts(
     return {"alerts": [alert.model_dump(mode="json", exclude_none=True) for alert in alerts]}
 
 
-@router.get("/alerts/{alert_id}", summary="One alert as last indexed")
+@router.get("/alerts/{alert_id}", summary="One alert as last indexed", dependencies=READERS)
 def get_alert(request: Request, alert_id: AlertId) -> dict[str, Any]:
     try:
         alert = _reader(request).find(alert_id)
@@ -126,7 +109,7 @@ class AckBody(BaseModel):
     responses={401: {}, 403: {}, 404: {}, 409: {"description": "already resolved"}},
 )
 def acknowledge(
-    request: Request, alert_id: AlertId, grant: Commander, body: AckBody | None = None
+    request: Request, alert_id: AlertId, caller: Commander, body: AckBody | None = None
 ) -> dict[str, Any]:
     desk = _desk(request)
     live = getattr(request.app.state, "live", None)
@@ -134,7 +117,7 @@ def acknowledge(
     try:
         ack = desk.acknowledge(
             alert_id,
-            grant.name,
+            caller.name,
             datetime.now(UTC),
             body.note if body is not None else None,
             known=known,
@@ -143,6 +126,7 @@ def acknowledge(
         raise ApiProblem(404, "alert_not_found", alert_id=alert_id) from None
     except AlertResolved:
         raise ApiProblem(409, "alert_resolved", alert_id=alert_id) from None
+    record_audit(request, caller, AuditAction.ACKNOWLEDGE, ack.alert_id, detail=ack.note)
     return {"accepted": True, **ack.model_dump(mode="json", exclude_none=True)}
 
 
@@ -179,7 +163,7 @@ def build_silence(body: SilenceBody, by: str, now: datetime) -> Silence:
         raise ApiProblem(422, "silence_invalid", detail=f"{where}: {first['msg']}") from None
 
 
-@router.get("/silences", summary="Silences in force or scheduled")
+@router.get("/silences", summary="Silences in force or scheduled", dependencies=READERS)
 def list_silences(request: Request) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
 
@@ -194,15 +178,27 @@ def list_silences(request: Request) -> dict[str, Any]:
 
 
 @router.post("/silences", status_code=201, summary="Silence notifications (commander)")
-def add_silence(request: Request, body: SilenceBody, grant: Commander) -> dict[str, Any]:
-    silence = build_silence(body, grant.name, datetime.now(UTC))
+def add_silence(request: Request, body: SilenceBody, caller: Commander) -> dict[str, Any]:
+    silence = build_silence(body, caller.name, datetime.now(UTC))
     _desk(request).add_silence(silence)
+    record_audit(
+        request, caller, AuditAction.SILENCE_ADD, silence.silence_id, silence_scope(silence)
+    )
     return silence.model_dump(mode="json", exclude_none=True)
 
 
+def silence_scope(silence: Silence) -> str:
+    """What a silence mutes, for the audit trail."""
+    return (
+        f"rule={silence.rule_id or '*'} area={silence.area_code or '*'} "
+        f"{silence.starts_at.isoformat()}/{silence.ends_at.isoformat()}"
+    )
+
+
 @router.delete("/silences/{silence_id}", status_code=204, summary="End a silence (commander)")
-def remove_silence(request: Request, silence_id: AlertId, grant: Commander) -> Response:
+def remove_silence(request: Request, silence_id: AlertId, caller: Commander) -> Response:
     _desk(request).remove_silence(silence_id)
+    record_audit(request, caller, AuditAction.SILENCE_REMOVE, silence_id)
     return Response(status_code=204)
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from elasticsearch import Elasticsearch
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -23,10 +23,11 @@ from schemas.registry import default_registry
 from sinks.es.names import IndexNames
 from sinks.search.service import SearchService
 from sinks.text import default_stemmer
-from sinks.web import alerts_api, board, daily_api, search_api
+from sinks.web import alerts_api, board, daily_api, login, pages, search_api
+from sinks.web.auth import authenticator_from_settings, install_auth, require
 from sinks.web.errors import install_error_handlers
 from sinks.web.live import LiveBoard, LiveFeed
-from sinks.web.operators import OperatorTokens
+from sinks.web.operators import OperatorRole
 from sitrep import __version__, clients
 from sitrep.settings import Settings
 
@@ -95,10 +96,10 @@ def create_app(
     )
     app.state.settings = settings
     app.state.kafka = alerts_api.KafkaLink(settings)
-    app.state.operators = OperatorTokens(settings.web.tokens_path(settings.home))
     metrics = WebMetrics()
     app.state.metrics = metrics
     install_error_handlers(app)
+    install_auth(app, authenticator_from_settings(settings))
 
     @app.middleware("http")
     async def count_requests(
@@ -120,9 +121,13 @@ def create_app(
         reachable = bool(request.app.state.es.ping())
         return {"status": "ok" if reachable else "degraded", "elasticsearch": reachable}
 
-    app.include_router(board.router)
+    # The wall-screen board: viewers (anonymous ones too, by default: SITREP_WEB__ANONYMOUS_ROLE).
+    app.include_router(board.router, dependencies=[Depends(require(OperatorRole.VIEWER))])
+    app.include_router(login.router)
+    app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=board.STATIC_DIR), name="static")
     app.include_router(search_api.router)
+    app.include_router(search_api.feed_router)
     app.include_router(alerts_api.router)
     app.include_router(daily_api.router)
     for router in routers:

@@ -19,7 +19,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
 from schemas.registry import AreaRegistry, default_registry
+from schemas.report import OperationPhase
+from sinks.es.names import IndexNames
+from sinks.i18n import PHASE_LABELS
+from sinks.search.service import call_elasticsearch
 from sinks.web.live import LiveEvent, LiveFeed
+from sinks.web.trend import TREND_HOURS, trend_from_response, trend_query
 from sitrep.settings import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -73,6 +78,56 @@ def board_page() -> FileResponse:
 @router.get("/v1/board", summary="Current status of every area and recent alerts")
 def board(request: Request) -> dict[str, Any]:
     return board_snapshot(request.app.state.settings, request.app.state.live, datetime.now(UTC))
+
+
+@router.get(
+    "/v1/board/trend",
+    summary="Hourly maximum score of every regency over 24 h, and the operation phase",
+)
+def board_trend(request: Request) -> dict[str, Any]:
+    """For the tiles' sparklines. The window ends at the newest status on the board (event
+    time), so a replayed scenario shows its own last day."""
+    settings: Settings = request.app.state.settings
+    feed: LiveFeed = request.app.state.live
+    codes = [r.code for r in default_registry().regencies(settings.province_code)]
+    newest = [s.updated_at for code, s in feed.board.statuses.items() if code in codes]
+    end = max(newest) if newest else datetime.now(UTC)
+    response = call_elasticsearch(
+        request.app.state.es.search,
+        index=IndexNames(settings.indexer.index_prefix).status_history,
+        ignore_unavailable=True,
+        allow_no_indices=True,
+        **trend_query(codes, end),
+    )
+    return {
+        "end": end.isoformat(),
+        "hours": TREND_HOURS,
+        "trends": trend_from_response(response),
+        "phase": current_phase(request.app.state.es, settings),
+    }
+
+
+def current_phase(es: Any, settings: Settings) -> dict[str, str] | None:
+    """The operation phase of the newest report of the province (as the field units see it)."""
+    response = call_elasticsearch(
+        es.search,
+        index=IndexNames(settings.indexer.index_prefix).reports,
+        ignore_unavailable=True,
+        allow_no_indices=True,
+        size=1,
+        sort=[{"occurred_at": "desc"}],
+        source=["phase"],
+        query={"prefix": {"district": settings.province_code + "."}},
+    )
+    hits = response["hits"]["hits"]
+    if not hits or not hits[0]["_source"].get("phase"):
+        return None
+    value = hits[0]["_source"]["phase"]
+    try:
+        labels = PHASE_LABELS[OperationPhase(value)]
+    except ValueError:
+        return None
+    return {"value": value, "id": labels["id"], "en": labels["en"]}
 
 
 @router.get(

@@ -7,17 +7,21 @@ from enum import StrEnum
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from sinks.i18n import message
 from sinks.report.daily import DailyReport, fetch_daily_report, parse_day
 from sinks.report.pdf import render_pdf
 from sinks.report.render import render_markdown
 from sinks.search.service import SearchService
+from sinks.web.auth import require
 from sinks.web.errors import ApiProblem, request_language
+from sinks.web.operators import OperatorRole
 from sitrep.settings import Settings
 
-router = APIRouter(prefix="/v1", tags=["report"])
+router = APIRouter(
+    prefix="/v1", tags=["report"], dependencies=[Depends(require(OperatorRole.ANALYST))]
+)
 
 
 class DailyFormat(StrEnum):

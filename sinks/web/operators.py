@@ -1,4 +1,5 @@
-"""Operator tokens of the web service: who may acknowledge alerts and manage silences.
+"""Operator tokens of the web service (``Authorization: Bearer``, for scripts and the board),
+and the roles every caller of the web service has (``OperatorRole``).
 
 Stored hashed (sha256) in a YAML file (``SITREP_WEB__TOKENS_FILE``), like the intake's unit
 tokens; the token itself is shown once by ``sitrep operators add``. Re-read when it changes.
@@ -7,18 +8,16 @@ tokens; the token itself is shown once by ``sitrep operators add``. Re-read when
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
-import tempfile
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Final
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.common import Timestamp
+from sinks.web.private_files import FollowedFile, read_yaml, write_private_yaml
 
 __all__ = [
     "OperatorFile",
@@ -39,8 +38,23 @@ _FILE_HEADER: Final = (
 
 
 class OperatorRole(StrEnum):
-    COMMANDER = "commander"  # acknowledge alerts, add and remove silences
-    ANALYST = "analyst"  # read only
+    """Who may do what in the web service, as a scale: each role includes those before it.
+    The values are stored in the token and user files, so they never change."""
+
+    VIEWER = "viewer"  # the board and the reports feed
+    ANALYST = "analyst"  # + search, report detail, export, daily report, alert lists
+    COMMANDER = "commander"  # + acknowledge alerts, add and remove silences
+    ADMIN = "admin"  # + rules, tokens and users
+
+    @property
+    def rank(self) -> int:
+        return _ROLE_SCALE.index(self)
+
+    def includes(self, required: OperatorRole) -> bool:
+        return self.rank >= required.rank
+
+
+_ROLE_SCALE: Final = tuple(OperatorRole)
 
 
 class OperatorGrant(BaseModel):
@@ -52,8 +66,13 @@ class OperatorGrant(BaseModel):
     roles: tuple[OperatorRole, ...] = Field(min_length=1)
     created_at: Timestamp
 
+    @property
+    def role(self) -> OperatorRole:
+        """The highest of its roles (older files may list several)."""
+        return max(self.roles, key=lambda role: role.rank)
+
     def may(self, role: OperatorRole) -> bool:
-        return role in self.roles
+        return self.role.includes(role)
 
 
 class OperatorFile(BaseModel):
@@ -82,19 +101,11 @@ def new_operator_grant(
 
 
 def load_operator_file(path: Path) -> OperatorFile:
-    if not path.exists():
-        return OperatorFile()
-    return OperatorFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    return OperatorFile.model_validate(read_yaml(path))
 
 
 def _save(path: Path, content: OperatorFile) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    document = yaml.safe_dump(content.model_dump(mode="json"), allow_unicode=True, sort_keys=False)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".operators-")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(_FILE_HEADER + document)
-    os.chmod(temporary, 0o600)
-    os.replace(temporary, path)
+    write_private_yaml(path, _FILE_HEADER, content)
 
 
 def add_operator(path: Path, grant: OperatorGrant) -> None:
@@ -116,20 +127,14 @@ class OperatorTokens:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._mtime: float | None = None
-        self._by_hash: dict[str, OperatorGrant] = {}
+        self._by_hash: FollowedFile[dict[str, OperatorGrant]] = FollowedFile(
+            path, _grants_by_hash, {}
+        )
 
     def authenticate(self, token: str) -> OperatorGrant | None:
-        self._maybe_reload()
-        return self._by_hash.get(_digest(token))
+        # A dictionary lookup of the sha256: its timing says nothing about the token itself.
+        return self._by_hash.current().get(_digest(token))
 
-    def _maybe_reload(self) -> None:
-        try:
-            mtime = self.path.stat().st_mtime
-        except FileNotFoundError:
-            self._by_hash, self._mtime = {}, None
-            return
-        if mtime != self._mtime:
-            grants = load_operator_file(self.path).operators
-            self._by_hash = {grant.sha256: grant for grant in grants}
-            self._mtime = mtime
+
+def _grants_by_hash(path: Path) -> dict[str, OperatorGrant]:
+    return {grant.sha256: grant for grant in load_operator_file(path).operators}

@@ -1,4 +1,6 @@
-"""Analyst search: ``GET /v1/search``, ``/v1/search/export``, ``/v1/reports/{report_id}``."""
+"""Analyst search: ``GET /v1/search``, ``/v1/search/export``, ``/v1/reports/{report_id}``.
+
+Every route needs the ``analyst`` role; each export is recorded on the audit trail."""
 
 from __future__ import annotations
 
@@ -10,14 +12,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
+from schemas.audit import AuditAction
 from sinks.i18n import Lang
 from sinks.search.export import ExportFormat, export_lines
 from sinks.search.params import InvalidParameter, RawParams, SearchRequest, parse_search_request
 from sinks.search.present import present_facets, present_highlight, present_report
 from sinks.search.service import SearchService
+from sinks.web.audit import record_audit
+from sinks.web.auth import Caller, require
 from sinks.web.errors import ApiProblem, request_language
+from sinks.web.operators import OperatorRole
 
-router = APIRouter(prefix="/v1", tags=["search"])
+router = APIRouter(
+    prefix="/v1", tags=["search"], dependencies=[Depends(require(OperatorRole.ANALYST))]
+)
 
 Multi = Annotated[list[str] | None, Query()]
 Single = Annotated[str | None, Query()]
@@ -86,6 +94,47 @@ def parsed_request(
     )
 
 
+# The reports feed is for viewers too (the wall screen's "latest reports"): newest first, a
+# few filters, no free text, no facets, no export.
+feed_router = APIRouter(
+    prefix="/v1", tags=["search"], dependencies=[Depends(require(OperatorRole.VIEWER))]
+)
+FEED_PARAMETERS = ("regency", "kecamatan", "category", "severity_min", "size", "cursor", "tz")
+
+
+@feed_router.get("/feed", summary="Latest reports, newest first (viewer)")
+def feed(
+    request: Request,
+    service: Annotated[SearchService, Depends(search_service)],
+    regency: Multi = None,
+    kecamatan: Multi = None,
+    category: Multi = None,
+    severity_min: Single = None,
+    size: Single = None,
+    cursor: Single = None,
+    tz: Single = None,
+    lang: Single = None,
+) -> dict[str, Any]:
+    params = request.query_params
+    raw: RawParams = {key: params.getlist(key) for key in FEED_PARAMETERS if key in params}
+    settings = request.app.state.settings
+    feed_request = parse_search_request(
+        {**raw, "sort": ["newest"]},
+        service.registry,
+        default_timezone=settings.timezone,
+        max_size=settings.web.max_page_size,
+        stemmer=service.stemmer,
+    )
+    page = service.search(feed_request)
+    lang_: Lang = request_language(request)
+    return {
+        "total": page.total,
+        "timezone": feed_request.timezone.key,
+        "hits": [present_report(hit["_source"], feed_request.timezone, lang_) for hit in page.hits],
+        "next_cursor": page.next_cursor,
+    }
+
+
 @router.get("/search", summary="Search reports")
 def search(
     request: Request,
@@ -125,6 +174,8 @@ def search(
 
 @router.get("/search/export", summary="Export every hit of a search as CSV or JSON Lines")
 def export(
+    request: Request,
+    caller: Annotated[Caller, Depends(require(OperatorRole.ANALYST))],
     search_request: Annotated[SearchRequest, Depends(parsed_request)],
     service: Annotated[SearchService, Depends(search_service)],
     format: Annotated[str, Query(description="csv or jsonl")] = "csv",
@@ -136,6 +187,10 @@ def export(
         raise InvalidParameter("format", "unknown_value", value=format, allowed=allowed) from None
     plain = replace(search_request, cursor=None, facets=False)
     total = service.count(plain)
+    # Recorded before the first row leaves: an export that cannot be recorded does not happen.
+    record_audit(
+        request, caller, AuditAction.EXPORT, request.url.query, f"{fmt.value}, {total} rows"
+    )
     rows: Iterator[str] = export_lines(service.iterate(plain), fmt, plain.timezone)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(

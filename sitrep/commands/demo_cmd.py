@@ -24,6 +24,9 @@ from sitrep.topics import desired_topics, ensure_topics, group_lag
 from .common import Context, fail, pass_context
 
 SEARCH_EXAMPLE = "bentrok"
+# The demo's own login (role commander: search, export, acknowledge). Its password is new on
+# every run and only printed; the users file keeps its scrypt hash like any other user's.
+DEMO_USER = "demo"
 
 
 @click.group(invoke_without_command=True)
@@ -63,22 +66,34 @@ def demo(
     _wait_until_processed(settings, timeout_s)
     _show_situation(settings)
     _show_alerts(settings)
-    _show_search(settings)
+    password = _demo_login(settings)
+    _show_search(settings, password)
+    feed = roles.start_role(settings, roles.feed_role(scenario, _feed_start(start, duration), seed))
     web = f"http://{settings.web.host}:{settings.web.port}"
     click.echo(
         f"\ncontrol room {web}/   (open it in a browser: live board and alerts)\n"
+        f"login        {web}/login   user {DEMO_USER}, password {password}   (commander)\n"
         f"search API   {web}/v1/search?q={SEARCH_EXAMPLE}   (docs: {web}/docs)\n"
         f"alerts API   {web}/v1/alerts?state=firing\n"
         f"worker       http://{settings.worker.web_host}:{settings.worker.web_port}/areas\n"
         f"notifier log {settings.home.resolve() / 'logs' / 'notifier.log'}\n"
+        f"feed         the scenario goes on at {roles.FEED_SPEEDUP}x (pid {feed.pid}, log "
+        f"{feed.log_file})\n"
         "stop         sitrep demo stop   (the stack: sitrep stack down)"
     )
+
+
+def _feed_start(start: str, duration: str) -> str:
+    """Scenario time where the fed slice ends: the feed carries on from there."""
+    from producers.simulator.scenario import parse_duration
+
+    return (datetime.fromisoformat(start) + parse_duration(duration)).isoformat(timespec="minutes")
 
 
 @demo.command()
 @pass_context
 def stop(ctx: Context) -> None:
-    """Stop the worker, indexer and web service the demo started."""
+    """Stop the feed, the worker, indexer, web service and notifier the demo started."""
     for name, stopped in roles.stop_roles(ctx.settings):
         click.echo(f"{name:<8} {'stopped' if stopped else 'was not running'}")
 
@@ -202,13 +217,32 @@ def _show_alerts(settings: Settings, shown: int = 8) -> None:
         )
 
 
-def _show_search(settings: Settings) -> None:
+def _demo_login(settings: Settings) -> str:
+    """(Re)create the demo user with a fresh password, which is returned to be shown."""
+    import secrets
+    from datetime import UTC
+
+    from sinks.web.operators import OperatorRole
+    from sinks.web.users import add_user, new_user
+
+    password = secrets.token_urlsafe(12)
+    account = new_user(DEMO_USER, OperatorRole.COMMANDER, password, datetime.now(UTC))
+    add_user(settings.web.users_path(settings.home), account, replace=True)
+    return password
+
+
+def _show_search(settings: Settings, password: str) -> None:
+    """Search through the web API, logged in as the demo user the way a browser is."""
     import httpx
 
-    url = f"http://{settings.web.host}:{settings.web.port}/v1/search"
+    web = f"http://{settings.web.host}:{settings.web.port}"
+    url = f"{web}/v1/search"
     try:
-        response = httpx.get(url, params={"q": SEARCH_EXAMPLE, "size": 3}, timeout=10)
-        response.raise_for_status()
+        with httpx.Client(base_url=web, timeout=10) as client:
+            login = client.post("/v1/login", json={"user": DEMO_USER, "password": password})
+            login.raise_for_status()
+            response = client.get("/v1/search", params={"q": SEARCH_EXAMPLE, "size": 3})
+            response.raise_for_status()
     except httpx.HTTPError as exc:
         fail(f"the search API at {url} did not answer: {exc}")
     body: dict[str, Any] = response.json()

@@ -1,4 +1,5 @@
-"""The pipeline's own processes (worker, indexer, web, notifier) run in the background for the demo.
+"""The pipeline's own processes (worker, indexer, web, notifier, the feed) run in the background
+for the demo.
 
 Started as ``sitrep <role>`` subprocesses with a pid file under SITREP_HOME/run, like the stack's
 services; ``sitrep stack down`` stops them before Kafka and Elasticsearch.
@@ -47,6 +48,33 @@ ROLES = (
 )
 
 
+FEED = "feed"
+FEED_SPEEDUP = 60
+
+
+def feed_role(scenario: str, start: str, seed: int) -> Role:
+    """The demo's field units: the scenario goes on from ``start`` (scenario time) at 60x
+    real time, an hour of the operation a minute, until ``sitrep demo stop``."""
+    return Role(
+        FEED,
+        (
+            "simulate",
+            scenario,
+            "--start",
+            start,
+            "--speedup",
+            str(FEED_SPEEDUP),
+            "--seed",
+            str(seed),
+        ),
+    )
+
+
+def _all_roles() -> tuple[Role, ...]:
+    """Every role a demo may have started (the feed's arguments do not matter to stop it)."""
+    return (*ROLES, Role(FEED, ()))
+
+
 @dataclass(frozen=True)
 class RoleState:
     name: str
@@ -87,7 +115,7 @@ def start_role(settings: Settings, role: Role) -> RoleState:
 
 def stop_roles(settings: Settings) -> list[tuple[str, bool]]:
     stopped = []
-    for role in reversed(ROLES):
+    for role in reversed(_all_roles()):  # the feed first: nothing new while the rest stops
         pid_file, _, _ = _paths(settings, role)
         record = process.running_record(pid_file)
         stopped.append((role.name, record is not None and process.terminate(record, pid_file)))
@@ -96,7 +124,7 @@ def stop_roles(settings: Settings) -> list[tuple[str, bool]]:
 
 def role_states(settings: Settings) -> list[RoleState]:
     states = []
-    for role in ROLES:
+    for role in _all_roles():
         pid_file, log_file, _ = _paths(settings, role)
         record = process.running_record(pid_file)
         states.append(RoleState(role.name, record.pid if record else None, log_file))

@@ -10,9 +10,11 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sitrep import clients
@@ -65,13 +67,35 @@ def test_demo_runs_the_pipeline_and_stops_it_again(local_stack: Settings, tmp_pa
         assert "peringatan: " in result.stdout and "peringatan: 0\n" not in result.stdout
         notified = (tmp_path / "home" / "logs" / "notifier.log").read_text()
         assert '"delivered"' in notified
+        # The control room is up, shows every regency, and the scenario keeps flowing.
+        web = f"http://127.0.0.1:{env['SITREP_WEB__PORT']}"
+        assert f"control room {web}/" in result.stdout
+        board = httpx.get(f"{web}/v1/board", timeout=10).json()
+        regencies = {s["area_code"] for s in board["statuses"] if s["area_level"] == "regency"}
+        assert len(regencies) == 10
+        before = _reports_written(local_stack, topics["reports"])
+        deadline = time.monotonic() + 60
+        while _reports_written(local_stack, topics["reports"]) == before:
+            assert time.monotonic() < deadline, "the demo's feed wrote no report in 60 s"
+            time.sleep(2)
     finally:
         stopped = subprocess.run(
             [SITREP, "demo", "stop"], env=env, capture_output=True, text=True, timeout=120
         )
         _remove(local_stack, tag, list(topics.values()))
     assert stopped.returncode == 0, stopped.stderr
-    assert stopped.stdout.count("stopped") == 4
+    assert stopped.stdout.count("stopped") == 5  # worker, indexer, web, notifier, feed
+
+
+def _reports_written(settings: Settings, topic: str) -> int:
+    from kafka import TopicPartition
+
+    consumer = clients.kafka_consumer(settings, group_id=None)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
 
 
 def _remove(settings: Settings, tag: str, topics: list[str]) -> None:

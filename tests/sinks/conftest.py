@@ -64,6 +64,13 @@ def build_report(registry: AreaRegistry, **overrides: Any) -> FieldReport:
     return parse_report(json.dumps(raw), registry)
 
 
+def with_anonymous_role(settings: Settings, role: str) -> Settings:
+    """``settings`` whose web service lets requests without credentials act as ``role``
+    (SITREP_WEB__ANONYMOUS_ROLE): for tests about search or reports, not about logins."""
+    web = settings.web.model_copy(update={"anonymous_role": role})
+    return settings.model_copy(update={"web": web})
+
+
 @pytest.fixture
 def make_report(registry: AreaRegistry) -> ReportFactory:
     def factory(**overrides: Any) -> FieldReport:

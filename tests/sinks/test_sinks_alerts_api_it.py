@@ -114,17 +114,18 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def test_alerts_are_listed_newest_first_and_filtered_by_state_and_area(env: Any) -> None:
-    _, client, _, _ = env
-    listed = client.get("/v1/alerts").json()["alerts"]
+    _, client, _, analyst_token = env
+    assert client.get("/v1/alerts").status_code == 401  # anonymous callers are viewers
+    headers = bearer(analyst_token)
+    listed = client.get("/v1/alerts", headers=headers).json()["alerts"]
     assert [a["area_code"] for a in listed] == ["64.72.01", "64.71.01"]
-    firing = client.get("/v1/alerts", params={"state": "firing"}).json()["alerts"]
-    assert [a["state"] for a in firing] == ["firing"]
-    assert [a["area_code"] for a in client.get("/v1/alerts?area=64.72").json()["alerts"]] == [
-        "64.72.01"
-    ]
+    firing = client.get("/v1/alerts", params={"state": "firing"}, headers=headers).json()
+    assert [a["state"] for a in firing["alerts"]] == ["firing"]
+    by_area = client.get("/v1/alerts?area=64.72", headers=headers).json()["alerts"]
+    assert [a["area_code"] for a in by_area] == ["64.72.01"]
 
 
-def test_acknowledge_needs_a_commander_token(env: Any) -> None:
+def test_acknowledge_needs_the_commander_role(env: Any) -> None:
     _, client, _, analyst_token = env
     alert_id = alert(AlertState.FIRING).alert_id
     assert client.post(f"/v1/alerts/{alert_id}/ack").status_code == 401
@@ -177,13 +178,13 @@ def test_silences_are_added_listed_and_removed(env: Any) -> None:
     assert created.status_code == 201, created.text
     silence_id = created.json()["silence_id"]
     assert created.json()["created_by"] == "AKBP Suryadi"
-    listed = client.get("/v1/silences").json()["silences"]
+    listed = client.get("/v1/silences", headers=bearer(commander_token)).json()["silences"]
     assert [s["silence_id"] for s in listed] == [silence_id]
     assert (
         client.delete(f"/v1/silences/{silence_id}", headers=bearer(commander_token)).status_code
         == 204
     )
-    assert client.get("/v1/silences").json()["silences"] == []
+    assert client.get("/v1/silences", headers=bearer(commander_token)).json()["silences"] == []
     records = read_all(settings, settings.kafka.topics.silences)
     assert records[-1] == (silence_id, None)  # a tombstone, so compaction forgets it
 

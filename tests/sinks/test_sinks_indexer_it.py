@@ -20,6 +20,7 @@ from schemas.status import AreaStatus
 from sinks.es.names import IndexNames
 from sitrep import clients
 from sitrep.settings import Settings
+from tests.sinks.conftest import with_anonymous_role
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +100,8 @@ def test_a_scenario_is_fully_searchable_with_exact_counts(
         f"{names.reports}-2024.02",
         f"{names.reports}-2024.03",
     ]
-    with TestClient(create_app(isolated, es=es)) as web:
+    # Search needs the analyst role; this test is about the index, so anonymous callers have it.
+    with TestClient(create_app(with_anonymous_role(isolated, "analyst"), es=es)) as web:
         everything = web.get("/v1/search", params={"size": 100}).json()
         assert everything["total"] == 48
         facets = everything["facets"]

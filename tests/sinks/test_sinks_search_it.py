@@ -8,6 +8,7 @@ import io
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -22,8 +23,9 @@ from sinks.es.setup import setup
 from sinks.web import create_app
 from sitrep import clients
 from sitrep.settings import Settings
+from sitrep.topics import desired_topics, ensure_topics
 
-from .conftest import build_report
+from .conftest import build_report, with_anonymous_role
 
 pytestmark = pytest.mark.integration
 
@@ -116,11 +118,42 @@ def index_reports(es: Elasticsearch, settings: Settings, reports: list[Any]) -> 
     es.indices.refresh(index=names.reports)
 
 
-@pytest.fixture(scope="module")
-def search_env(local_stack: Settings) -> Iterator[tuple[Settings, Elasticsearch]]:
+@contextmanager
+def own_search_settings(local_stack: Settings, **web: Any) -> Iterator[Settings]:
+    """Settings with indices and an audit topic of their own (exports are recorded there, so
+    no other run sees them). Search needs the analyst role; these tests are about search, so
+    anonymous callers have it."""
     tag = f"it{uuid.uuid4().hex[:8]}"
     indexer = local_stack.indexer.model_copy(update={"index_prefix": tag})
-    settings = local_stack.model_copy(update={"indexer": indexer})
+    topics = local_stack.kafka.topics.model_copy(update={"audit": f"{tag}.audit"})
+    kafka = local_stack.kafka.model_copy(update={"topics": topics})
+    settings = with_anonymous_role(
+        local_stack.model_copy(
+            update={
+                "indexer": indexer,
+                "kafka": kafka,
+                "web": local_stack.web.model_copy(update=web),
+            }
+        ),
+        "analyst",
+    )
+    admin = clients.kafka_admin(settings)
+    try:
+        ensure_topics(admin, [t for t in desired_topics(kafka) if t.name == topics.audit])
+        yield settings
+        admin.delete_topics([topics.audit])
+    finally:
+        admin.close()
+
+
+@pytest.fixture(scope="module")
+def search_env(local_stack: Settings) -> Iterator[tuple[Settings, Elasticsearch]]:
+    with own_search_settings(local_stack) as settings:
+        yield from indexed_corpus(settings)
+
+
+def indexed_corpus(settings: Settings) -> Iterator[tuple[Settings, Elasticsearch]]:
+    tag = settings.indexer.index_prefix
     es = clients.elasticsearch(settings)
     setup(es, settings.indexer)
     index_reports(es, settings, corpus())
@@ -340,10 +373,12 @@ DEEP = 10_050
 
 @pytest.fixture(scope="module")
 def deep_env(local_stack: Settings) -> Iterator[tuple[Settings, Elasticsearch]]:
-    tag = f"it{uuid.uuid4().hex[:8]}"
-    indexer = local_stack.indexer.model_copy(update={"index_prefix": tag})
-    web_settings = local_stack.web.model_copy(update={"max_page_size": 1000})
-    settings = local_stack.model_copy(update={"indexer": indexer, "web": web_settings})
+    with own_search_settings(local_stack, max_page_size=1000) as settings:
+        yield from deep_corpus(settings)
+
+
+def deep_corpus(settings: Settings) -> Iterator[tuple[Settings, Elasticsearch]]:
+    tag = settings.indexer.index_prefix
     es = clients.elasticsearch(settings)
     setup(es, settings.indexer)
     registry = default_registry()

@@ -6,24 +6,26 @@ const TEXT = {
   id: {
     title: "Situasi Terkini", board: "Papan situasi", alerts: "Peringatan", resolved: "Selesai (24 jam)",
     latest_reports: "Laporan terbaru", close: "Tutup", login: "Masuk", logout: "Keluar", save: "Simpan",
-    token_label: "Token operator (komandan)", mute: "Bisukan", unmute: "Bunyikan",
+    mute: "Bisukan", unmute: "Bunyikan",
     live: "LANGSUNG", stale: "DATA BASI", since: "sejak", connecting: "MENYAMBUNG…", no_kafka: "server terputus dari Kafka",
     score: "Skor", open: "Insiden terbuka", last_report: "Laporan terakhir", last_check_in: "Lapor diri terakhir",
     never: "belum ada", no_data: "BELUM ADA DATA", ago: "lalu", min: "mnt", hour: "jam", day: "hari",
-    ack: "Terima", acked_by: "diterima oleh", ack_failed: "Gagal menerima peringatan", need_token: "Masuk dengan token komandan dulu",
+    ack: "Terima", acked_by: "diterima oleh", ack_failed: "Gagal menerima peringatan",
     province: "Provinsi", areas_at: "wilayah", no_alerts: "Tidak ada peringatan aktif", evidence: "Bukti",
-    no_reports: "Belum ada laporan", critical: "KRITIS", warning: "WASPADA",
+    no_reports: "Belum ada laporan", critical: "KRITIS", warning: "WASPADA", trend: "Skor tertinggi 24 jam", phase: "Tahap",
+    nav_board: "Papan situasi", nav_feed: "Laporan", nav_search: "Pencarian", nav_daily: "Laporan harian",
   },
   en: {
     title: "Current situation", board: "Situation board", alerts: "Alerts", resolved: "Resolved (24 h)",
     latest_reports: "Latest reports", close: "Close", login: "Log in", logout: "Log out", save: "Save",
-    token_label: "Operator token (commander)", mute: "Mute", unmute: "Unmute",
+    mute: "Mute", unmute: "Unmute",
     live: "LIVE", stale: "STALE DATA", since: "since", connecting: "CONNECTING…", no_kafka: "server lost Kafka",
     score: "Score", open: "Open incidents", last_report: "Last report", last_check_in: "Last check-in",
     never: "none yet", no_data: "NO DATA YET", ago: "ago", min: "min", hour: "h", day: "d",
-    ack: "Acknowledge", acked_by: "acknowledged by", ack_failed: "Could not acknowledge", need_token: "Log in with a commander token first",
+    ack: "Acknowledge", acked_by: "acknowledged by", ack_failed: "Could not acknowledge",
     province: "Province", areas_at: "areas", no_alerts: "No active alerts", evidence: "Evidence",
-    no_reports: "No reports yet", critical: "CRITICAL", warning: "WARNING",
+    no_reports: "No reports yet", critical: "CRITICAL", warning: "WARNING", trend: "24 h highest score", phase: "Phase",
+    nav_board: "Situation board", nav_feed: "Reports", nav_search: "Search", nav_daily: "Daily report",
   },
 };
 const LEVELS = ["AMAN", "WASPADA", "SIAGA", "AWAS", "TIDAK ADA KABAR"];
@@ -34,7 +36,9 @@ const STALE_AFTER_MS = 15000;
 const state = {
   lang: localStorage.getItem("sitrep.lang") || "id",
   muted: localStorage.getItem("sitrep.muted") === "1",
+  // An operator token (sitrep operators add) for kiosks and scripts; people log in at /login.
   token: localStorage.getItem("sitrep.token") || "",
+  user: null,
   timezone: "Asia/Makassar",
   province: null,
   statuses: new Map(),
@@ -45,6 +49,7 @@ const state = {
   staleSince: null,
   snapshotSeen: false,
   streamDown: false,
+  trends: {},
 };
 
 const $ = (id) => document.getElementById(id);
@@ -99,10 +104,52 @@ function tile(area, small) {
           el("dt", {}, t("last_check_in")), el("dd", {}, age(status.last_check_in_at))),
       ]
     : [el("div", { class: "level" }, t("no_data"))];
+  const trend = !small && state.trends[area.code];
+  if (trend) body.push(sparkline(trend));
   return el(small ? "div" : "button",
     { class: "tile", "data-area": area.code, "data-level": level, type: small ? null : "button",
       onclick: small ? null : () => select(area.code) },
     el("h3", {}, area.name), ...body);
+}
+
+// 24 h of hourly maximum scores as a line; hours without a status carry the last value on.
+function sparkline(values) {
+  const NS = "http://www.w3.org/2000/svg";
+  const filled = [];
+  let last = 0;
+  for (const value of values) { if (value !== null) last = value; filled.push(last); }
+  const top = Math.max(1, ...filled);
+  const step = filled.length > 1 ? 100 / (filled.length - 1) : 100;
+  const points = filled.map((v, i) => `${(i * step).toFixed(1)},${(28 - (v / top) * 26).toFixed(1)}`);
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", "0 0 100 30");
+  svg.setAttribute("preserveAspectRatio", "none");
+  svg.setAttribute("class", "sparkline");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `${t("trend")}: ${number(Math.max(...filled))}`);
+  const line = document.createElementNS(NS, "polyline");
+  line.setAttribute("points", points.join(" "));
+  svg.append(line);
+  return svg;
+}
+
+async function loadTrends() {
+  try {
+    const response = await fetch("/v1/board/trend");
+    if (!response.ok) return;
+    const context = await response.json();
+    state.trends = context.trends;
+    state.phase = context.phase;
+    renderBoard();
+    renderTexts();
+  } catch (error) { /* the board works without its sparklines */ }
+}
+
+// A regency without a sparkline yet gets one soon after its first status (indexing takes a
+// moment); at most one request every few seconds whatever the rate of changes.
+let trendsPending = null;
+function scheduleTrends() {
+  if (trendsPending === null) trendsPending = setTimeout(() => { trendsPending = null; loadTrends(); }, 3000);
 }
 
 function renderBoard() {
@@ -137,7 +184,7 @@ async function loadReports(code) {
   const list = $("reports");
   list.replaceChildren();
   try {
-    const response = await fetch(`/v1/search?regency=${encodeURIComponent(code)}&sort=newest&size=10&lang=${state.lang}`);
+    const response = await fetch(`/v1/feed?regency=${encodeURIComponent(code)}&size=10&lang=${state.lang}`);
     if (!response.ok) throw new Error(String(response.status));
     const page = await response.json();
     if (!page.hits.length) list.append(el("li", {}, t("no_reports")));
@@ -189,7 +236,10 @@ function renderTexts() {
   $("lang").textContent = state.lang === "id" ? "EN" : "ID";
   $("mute").textContent = state.muted ? t("unmute") : t("mute");
   $("mute").setAttribute("aria-pressed", String(state.muted));
-  $("token-button").textContent = state.token ? t("logout") : t("login");
+  const signedIn = state.user || state.token;
+  $("login-button").textContent = signedIn ? t("logout") : t("login");
+  $("user").textContent = state.user ? `${state.user.name} (${state.user.role})` : "";
+  $("phase").textContent = state.phase ? `${t("phase")}: ${state.phase[state.lang]}` : "";
 }
 
 function renderAll() {
@@ -234,6 +284,7 @@ function applyStatus(status) {
   const known = state.statuses.get(status.area_code);
   if (!newer(known, status)) return;
   state.statuses.set(status.area_code, status);
+  if (status.area_level === "regency" && !state.trends[status.area_code]) scheduleTrends();
   const changed = known && known.level !== status.level;
   renderBoard();
   if (changed) {
@@ -276,6 +327,7 @@ function onSnapshot(snapshot) {
   for (const alert of snapshot.alerts) state.alerts.set(alert.alert_id, alert);
   state.snapshotSeen = true;
   renderAll();
+  loadTrends();
   for (const alert of snapshot.alerts) {
     const known = before.get(alert.alert_id);
     if (before.size && alert.tier === "critical" && alert.state === "firing" && !known) cue(alert.alert_id);
@@ -302,15 +354,12 @@ function connect() {
 // --- actions -------------------------------------------------------------------------------
 
 async function acknowledge(alertId) {
-  if (!state.token) {
-    $("token-hint").textContent = t("need_token");
-    $("token-dialog").showModal();
-    return;
-  }
+  if (!state.user && !state.token) { location.assign("/login?next=/"); return; }
+  const headers = { "Content-Type": "application/json" };
+  if (state.token) headers.Authorization = `Bearer ${state.token}`;
+  // Otherwise the session cookie of the login goes along (same site).
   const response = await fetch(`/v1/alerts/${encodeURIComponent(alertId)}/ack`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${state.token}`, "Content-Type": "application/json" },
-    body: "{}",
+    method: "POST", headers, body: "{}",
   });
   if (!response.ok) {
     const problem = await response.json().catch(() => ({}));
@@ -320,6 +369,14 @@ async function acknowledge(alertId) {
       `${t("ack_failed")}: ${problem.message || problem.detail || response.status}`));
   }
   // The acknowledged state arrives on the live stream once the worker has recorded it.
+}
+
+async function whoAmI() {
+  try {
+    const response = await fetch("/v1/me", { headers: { Accept: "application/json" } });
+    state.user = response.ok ? await response.json() : null;
+  } catch (error) { state.user = null; }
+  renderTexts();
 }
 
 function setUp() {
@@ -333,23 +390,19 @@ function setUp() {
     localStorage.setItem("sitrep.muted", state.muted ? "1" : "0");
     renderTexts();
   });
-  $("token-button").addEventListener("click", () => {
-    if (state.token) { state.token = ""; localStorage.removeItem("sitrep.token"); renderTexts(); return; }
-    $("token-dialog").showModal();
-  });
-  $("token-dialog").addEventListener("close", () => {
-    const choice = $("token-dialog").returnValue;
-    if (choice === "save" && $("token-input").value) state.token = $("token-input").value.trim();
-    if (choice === "clear") state.token = "";
-    if (state.token) localStorage.setItem("sitrep.token", state.token); else localStorage.removeItem("sitrep.token");
-    $("token-input").value = "";
+  $("login-button").addEventListener("click", async () => {
+    if (!state.user && !state.token) { location.assign("/login?next=/"); return; }
+    if (state.token) { state.token = ""; localStorage.removeItem("sitrep.token"); }
+    if (state.user) { await fetch("/v1/logout", { method: "POST" }); state.user = null; }
     renderTexts();
   });
+  whoAmI();
   $("detail-close").addEventListener("click", () => select(state.selected));
   renderTexts();
   tick();
   setInterval(tick, 1000);
   setInterval(() => { if (state.province) renderBoard(); }, 30000); // ages move on
+  setInterval(loadTrends, 300000);
   connect();
 }
 

@@ -28,6 +28,7 @@ from sinks.es.setup import setup
 from sinks.web.app import create_app
 from sitrep.cli import main
 from sitrep.settings import Settings
+from tests.sinks.conftest import with_anonymous_role
 from tests.sinks.report.conftest import balikpapan_alert
 
 pytestmark = pytest.mark.integration
@@ -161,7 +162,8 @@ def check_known_day(report: dict[str, Any]) -> None:
 
 
 def test_the_api_reports_the_known_day_in_json_and_markdown(day_indexed: Settings, es: Any) -> None:
-    with TestClient(create_app(day_indexed, es=es)) as client:
+    analysts = with_anonymous_role(day_indexed, "analyst")  # this test is about the report
+    with TestClient(create_app(analysts, es=es)) as client:
         answer = client.get("/v1/sitrep/daily", params={"date": "2024-11-27"})
         assert answer.status_code == 200, answer.text
         check_known_day(answer.json())

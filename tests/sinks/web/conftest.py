@@ -13,7 +13,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +20,11 @@ import httpx
 import pytest
 
 from sinks.es.setup import setup
-from sinks.web.operators import OperatorRole, add_operator, new_operator_grant
 from sitrep import clients
+from sitrep.chromium import CHROMIUM, CHROMIUM_ARGS
 from sitrep.settings import Settings, TopicNames
 from sitrep.topics import desired_topics, ensure_topics
 
-CHROMIUM = os.environ.get("SITREP_TEST_CHROMIUM", "/usr/bin/chromium")
-# Headless on a machine without outside network: no background calls home (refused here).
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(os.environ.get("SITREP_TEST_ARTIFACTS", ".sitrep/test-artifacts"))
 
 
@@ -79,12 +66,6 @@ def web_settings(local_stack: Settings, tmp_path: Path) -> Iterator[Settings]:
         es.close()
 
 
-def commander_token(settings: Settings) -> str:
-    token, grant = new_operator_grant("AKBP Suryadi", (OperatorRole.COMMANDER,), datetime.now(UTC))
-    add_operator(settings.web.tokens_path(settings.home), grant)
-    return token
-
-
 def role_env(settings: Settings) -> dict[str, str]:
     """The environment that gives a `sitrep` role these settings."""
     return {
@@ -120,7 +101,8 @@ class WebServer:
             self.process = subprocess.Popen([sitrep, "serve"], env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"sitrep serve exited:\n{self.tail()}"
+            if self.process.poll() is not None:
+                raise AssertionError(f"sitrep serve exited:\n{self.tail()}")
             try:
                 board = httpx.get(f"{self.url}/v1/board", timeout=2).json()
                 if board.get("caught_up"):
@@ -128,6 +110,7 @@ class WebServer:
             except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(0.2)
+        self.stop()
         raise AssertionError(f"sitrep serve not ready:\n{self.tail()}")
 
     def stop(self) -> None:
@@ -162,7 +145,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
         yield launched
         launched.close()
 

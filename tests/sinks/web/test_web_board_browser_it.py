@@ -21,11 +21,13 @@ import pytest
 from schemas.alert import AlertState
 from schemas.status import AreaStatus
 from sinks.es.names import IndexNames
+from sinks.web.operators import OperatorRole
+from sinks.web.users import add_user, new_user
 from sitrep import clients
 from sitrep.settings import Settings
 from tests.sinks.conftest import build_report, running_indexer
 from tests.sinks.notify.test_alerts_end_to_end_it import RULES, T0, Worker, produce
-from tests.sinks.web.conftest import WebServer, commander_token
+from tests.sinks.web.conftest import WebServer
 
 pytestmark = pytest.mark.integration
 
@@ -154,7 +156,10 @@ def test_phone_layout_has_no_horizontal_scroll(
 def test_commander_acknowledges_an_alert_on_the_page(
     web_settings: Settings, web_server: WebServer, page: Any, artifacts: Path, tmp_path: Path
 ) -> None:
-    token = commander_token(web_settings)
+    add_user(
+        web_settings.web.users_path(web_settings.home),
+        new_user("AKBP Suryadi", OperatorRole.COMMANDER, "kata-sandi-uji", datetime.now(UTC)),
+    )
     rules_dir = tmp_path / "rules"
     rules_dir.mkdir()
     (rules_dir / "uji.yaml").write_text(RULES, encoding="utf-8")
@@ -177,8 +182,13 @@ def test_commander_acknowledges_an_alert_on_the_page(
                 for n in range(2)
             ]
             produce(web_settings, *clashes)
-            page.add_init_script(f"localStorage.setItem('sitrep.token', {token!r})")
-            page.goto(web_server.url)
+            # The commander logs in on the login page and comes back to the board.
+            page.goto(f"{web_server.url}/login?next=/")
+            page.fill("#user", "AKBP Suryadi")
+            page.fill("#password", "kata-sandi-uji")
+            page.click("#submit")
+            page.wait_for_url(f"{web_server.url}/")
+            page.wait_for_selector("#user:has-text('AKBP Suryadi')")
             firing = '.alert[data-state="firing"]'
             page.wait_for_selector(firing, timeout=60_000)
             alert_id = page.get_attribute(firing, "data-alert")
@@ -190,6 +200,9 @@ def test_commander_acknowledges_an_alert_on_the_page(
                 f'.alert[data-alert="{alert_id}"][data-state="acknowledged"]', timeout=30_000
             )
             assert "AKBP Suryadi" in page.inner_text(f'.alert[data-alert="{alert_id}"]')
+            # The worker's statuses reach the history index: Balikpapan's tile draws its trend.
+            page.wait_for_selector('.tile[data-area="64.71"] svg.sparkline', timeout=30_000)
+            assert page.inner_text("#phase").startswith("Tahap: ")
             assert indexed_state(web_settings, str(alert_id), timeout_s=30) == "acknowledged"
     except AssertionError as failure:
         raise AssertionError(f"{failure}\n--- worker ---\n{worker.tail()}") from None

@@ -11,6 +11,7 @@ from schemas.registry import default_registry
 from schemas.status import AreaStatus
 from sinks.web.board import area_layout, sse
 from sinks.web.live import LiveBoard
+from sinks.web.trend import trend_from_response, trend_query
 
 NOW = datetime(2024, 11, 27, 2, 0, tzinfo=UTC)
 
@@ -107,3 +108,37 @@ def test_server_sent_event_is_one_json_line() -> None:
     assert lines[0] == "event: status" and lines[1].startswith("data: ")
     assert frame.endswith("\n\n") and len(lines) == 4
     assert json.loads(lines[1][len("data: ") :])["text"] == "baris\nbaru"
+
+
+def test_trend_asks_for_hourly_maxima_of_the_regencies_up_to_the_newest_status() -> None:
+    body = trend_query(["64.71", "64.72"], NOW, hours=24)
+    filters = body["query"]["bool"]["filter"]
+    assert filters[0] == {"terms": {"area_code": ["64.71", "64.72"]}}
+    window = filters[1]["range"]["updated_at"]
+    assert window["lte"] == NOW.isoformat()
+    assert window["gt"] == (NOW - timedelta(hours=24)).isoformat()
+    hours = body["aggs"]["areas"]["aggs"]["hours"]["date_histogram"]
+    assert hours["fixed_interval"] == "1h" and hours["min_doc_count"] == 0
+
+
+def test_trend_reads_each_regencys_hourly_scores_oldest_first() -> None:
+    response = {
+        "aggregations": {
+            "areas": {
+                "buckets": [
+                    {
+                        "key": "64.71",
+                        "hours": {
+                            "buckets": [
+                                {"key": 1, "score": {"value": 2.5}},
+                                {"key": 2, "score": {"value": None}},
+                                {"key": 3, "score": {"value": 7.0}},
+                            ]
+                        },
+                    }
+                ]
+            }
+        }
+    }
+    assert trend_from_response(response) == {"64.71": [2.5, None, 7.0]}
+    assert trend_from_response({}) == {}
