@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from schemas.audit import AuditAction
 from sinks.web.commands import ROLE_CHOICE
 from sitrep.commands.common import Context, fail, pass_context
 
@@ -104,6 +105,7 @@ def ack(ctx: Context, alert_id: str, by: str | None, note: str | None) -> None:
     desk = _desk(ctx, with_kafka=True)
     try:
         sent = desk.acknowledge(alert_id, by or getpass.getuser(), datetime.now(UTC), note)
+        _audit(ctx, desk, AuditAction.ACKNOWLEDGE, sent.alert_id, sent.acknowledged_by, note)
     except AlertNotFound:
         fail(f"alert {alert_id} not found (it may not be indexed yet)")
     except AlertResolved:
@@ -170,6 +172,7 @@ def silence_add(
     desk = _desk(ctx, with_kafka=True)
     try:
         desk.add_silence(record)
+        _audit(ctx, desk, AuditAction.SILENCE_ADD, record.silence_id, record.created_by, comment)
     finally:
         desk.producer.close(timeout=10)
     click.echo(f"{record.silence_id} until {_local(ctx, record.ends_at)}")
@@ -206,9 +209,30 @@ def silence_remove(ctx: Context, silence_id: str) -> None:
     desk = _desk(ctx, with_kafka=True)
     try:
         desk.remove_silence(silence_id)
+        _audit(ctx, desk, AuditAction.SILENCE_REMOVE, silence_id, getpass.getuser(), None)
     finally:
         desk.producer.close(timeout=10)
     click.echo(f"removed {silence_id}")
+
+
+def _audit(
+    ctx: Context, desk: Any, action: AuditAction, target: str, user: str, detail: str | None
+) -> None:
+    """The same audit trail as the web service's. Whoever runs this command line on the
+    server has its files and keys: an administrator (``via`` cli)."""
+    from schemas.audit import AuditRecord
+    from sitrep.audit import write_audit
+
+    record = AuditRecord(
+        user=user,
+        role="admin",
+        via="cli",
+        action=action,
+        target=target,
+        at=datetime.now(UTC),
+        detail=detail,
+    )
+    write_audit(desk.producer, ctx.settings.kafka.topics.audit, record)
 
 
 @click.group()

@@ -9,7 +9,7 @@ fails (503), so there is no unrecorded export.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
 import structlog
 from fastapi import Request
@@ -17,6 +17,7 @@ from fastapi import Request
 from schemas.audit import AuditAction, AuditRecord
 from sinks.web.auth import Caller
 from sinks.web.errors import ApiProblem
+from sitrep.audit import write_audit
 from sitrep.settings import Settings
 
 __all__ = ["audit_record", "client_address", "record_audit", "security_log", "web_producer"]
@@ -31,9 +32,6 @@ def security_log() -> Any:
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client is not None else "-"
-
-
-SEND_TIMEOUT_S: Final = 30.0
 
 
 def web_producer(request: Request) -> Any:
@@ -80,13 +78,7 @@ def record_audit(
     settings: Settings = request.app.state.settings
     producer = web_producer(request)
     try:
-        future = producer.send(
-            settings.kafka.topics.audit,
-            key=record.user.encode("utf-8"),
-            value=record.model_dump_json(exclude_none=True).encode("utf-8"),
-        )
-        producer.flush(timeout=SEND_TIMEOUT_S)
-        future.get(timeout=SEND_TIMEOUT_S)
+        write_audit(producer, settings.kafka.topics.audit, record)
     except Exception as exc:  # a broker that went away between the action and its record
         security_log().error("audit record not written", action=record.action.value, error=str(exc))
         raise ApiProblem(503, "kafka_unavailable", error=str(exc)) from None

@@ -36,7 +36,7 @@ def test_topics_are_created_once_with_their_settings(local_stack: Settings) -> N
     first = _ensure(env)
     second = _ensure(env)
 
-    assert first.count("created") == len(env) == 7
+    assert first.count("created") == len(env) == 8
     assert "created" not in second and second.count("unchanged") == len(env)
 
     admin = clients.kafka_admin(local_stack)
@@ -46,8 +46,10 @@ def test_topics_are_created_once_with_their_settings(local_stack: Settings) -> N
         }
         configs = admin.describe_configs(
             [
-                ConfigResource(ConfigResourceType.TOPIC, f"{prefix}.{role}", ["cleanup.policy"])
-                for role in ("status", "reports", "silences")
+                ConfigResource(
+                    ConfigResourceType.TOPIC, f"{prefix}.{role}", ["cleanup.policy", "retention.ms"]
+                )
+                for role in ("status", "reports", "silences", "audit")
             ],
             config_filter="all",
         )["topic"]
@@ -59,6 +61,7 @@ def test_topics_are_created_once_with_their_settings(local_stack: Settings) -> N
     assert configs[f"{prefix}.status"]["cleanup.policy"]["value"] == "compact"
     assert configs[f"{prefix}.reports"]["cleanup.policy"]["value"] == "delete"
     assert configs[f"{prefix}.silences"]["cleanup.policy"]["value"] == "compact"
+    assert configs[f"{prefix}.audit"]["retention.ms"]["value"] == "-1"  # the trail is kept
 
 
 def test_a_drifted_retention_is_put_back(local_stack: Settings) -> None:

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, TopicPartition
 
 from schemas.alert import Alert, AlertAck, AlertRoute, AlertState, AlertTier, make_alert_id
+from schemas.audit import AuditAction, AuditRecord
 from sinks.documents import alert_action
 from sinks.es.names import IndexNames
 from sinks.es.setup import setup
@@ -207,5 +208,12 @@ def test_cli_lists_and_acknowledges(env: Any, tmp_path: Path) -> None:
     assert acked.exit_code == 0, acked.output
     commands = read_all(settings, settings.kafka.topics.alert_commands)
     assert AlertAck.model_validate_json(commands[-1][1] or b"").acknowledged_by == "Kabag Ops"
+    # The command line leaves the same audit trail as the web service.
+    trail = [
+        AuditRecord.model_validate_json(value or b"")
+        for _, value in read_all(settings, settings.kafka.topics.audit)
+    ]
+    by_cli = [r for r in trail if r.via == "cli" and r.target == alert_id]
+    assert [(r.user, r.action) for r in by_cli] == [("Kabag Ops", AuditAction.ACKNOWLEDGE)]
     unknown = runner.invoke(main, ["alerts", "ack", "alert-x-1"], env=environment)
     assert unknown.exit_code != 0 and "not found" in unknown.output
