@@ -142,14 +142,25 @@ async function loadTrends() {
     state.phase = context.phase;
     renderBoard();
     renderTexts();
+    if (trendsMissing()) scheduleTrends(); else trendRetries = 0;
   } catch (error) { /* the board works without its sparklines */ }
 }
 
-// A regency without a sparkline yet gets one soon after its first status (indexing takes a
-// moment); at most one request every few seconds whatever the rate of changes.
+// A regency without a sparkline yet gets one soon after its status arrives: the history is
+// indexed a moment later, so ask again every few seconds for a while (at most one request at
+// a time, whatever the rate of changes).
+const TREND_RETRY_MS = 3000;
+const TREND_RETRIES = 15;
 let trendsPending = null;
+let trendRetries = 0;
 function scheduleTrends() {
-  if (trendsPending === null) trendsPending = setTimeout(() => { trendsPending = null; loadTrends(); }, 3000);
+  if (trendsPending !== null || trendRetries >= TREND_RETRIES) return;
+  trendRetries += 1;
+  trendsPending = setTimeout(() => { trendsPending = null; loadTrends(); }, TREND_RETRY_MS);
+}
+
+function trendsMissing() {
+  return state.province.regencies.some((r) => state.statuses.has(r.code) && !state.trends[r.code]);
 }
 
 function renderBoard() {
@@ -284,7 +295,10 @@ function applyStatus(status) {
   const known = state.statuses.get(status.area_code);
   if (!newer(known, status)) return;
   state.statuses.set(status.area_code, status);
-  if (status.area_level === "regency" && !state.trends[status.area_code]) scheduleTrends();
+  if (status.area_level === "regency" && !state.trends[status.area_code]) {
+    trendRetries = 0; // news of this regency: worth asking again
+    scheduleTrends();
+  }
   const changed = known && known.level !== status.level;
   renderBoard();
   if (changed) {

@@ -201,7 +201,7 @@ def test_commander_acknowledges_an_alert_on_the_page(
             )
             assert "AKBP Suryadi" in page.inner_text(f'.alert[data-alert="{alert_id}"]')
             # The worker's statuses reach the history index: Balikpapan's tile draws its trend.
-            page.wait_for_selector('.tile[data-area="64.71"] svg.sparkline', timeout=30_000)
+            page.wait_for_selector('.tile[data-area="64.71"] svg.sparkline', timeout=45_000)
             assert page.inner_text("#phase").startswith("Tahap: ")
             assert indexed_state(web_settings, str(alert_id), timeout_s=30) == "acknowledged"
     except AssertionError as failure:
