@@ -23,6 +23,8 @@ class AuditAction(StrEnum):
     SILENCE_ADD = "silence.add"
     SILENCE_REMOVE = "silence.remove"
     EXPORT = "search.export"
+    OPERATOR_ADD = "operator.add"
+    OPERATOR_REVOKE = "operator.revoke"
 
 
 class AuditRecord(BaseModel):

@@ -47,6 +47,10 @@ MESSAGES: Final[dict[str, dict[Lang, str]]] = {
         "id": "Perlu peran {role}; {user} berperan {current}.",
         "en": "This needs the {role} role; {user} has the {current} role.",
     },
+    "operator_not_found": {
+        "id": "Token operator {token_id} tidak ada.",
+        "en": "Operator token {token_id} does not exist.",
+    },
     "alert_not_found": {
         "id": "Peringatan {alert_id} tidak ditemukan (mungkin belum terindeks).",
         "en": "Alert {alert_id} not found (it may not be indexed yet).",

@@ -23,7 +23,7 @@ from schemas.registry import default_registry
 from sinks.es.names import IndexNames
 from sinks.search.service import SearchService
 from sinks.text import default_stemmer
-from sinks.web import alerts_api, board, daily_api, login, pages, search_api
+from sinks.web import admin_api, alerts_api, board, daily_api, login, pages, search_api
 from sinks.web.auth import authenticator_from_settings, install_auth, require
 from sinks.web.errors import install_error_handlers
 from sinks.web.live import LiveBoard, LiveFeed
@@ -130,6 +130,7 @@ def create_app(
     app.include_router(search_api.feed_router)
     app.include_router(alerts_api.router)
     app.include_router(daily_api.router)
+    app.include_router(admin_api.router)
     for router in routers:
         app.include_router(router)
     return app

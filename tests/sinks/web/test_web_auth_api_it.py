@@ -143,6 +143,9 @@ ROUTES = [
     ("GET", "/v1/silences", None, OperatorRole.ANALYST),
     ("POST", "/v1/alerts/alert-unknown-1/ack", {}, OperatorRole.COMMANDER),
     ("POST", "/v1/silences", {"rule_id": "bentrok-beruntun"}, OperatorRole.COMMANDER),
+    ("GET", "/v1/admin/operators", None, OperatorRole.ADMIN),
+    ("GET", "/v1/admin/rules", None, OperatorRole.ADMIN),
+    ("DELETE", "/v1/admin/operators/op-00000000", None, OperatorRole.ADMIN),
 ]
 CALLERS = ["anonymous", "viewer", "analyst", "commander", "admin"]
 
@@ -334,3 +337,59 @@ def test_nobody_gets_the_live_stream_when_anonymous_access_is_off(env: Env) -> N
     assert (
         client.get("/", headers={"Accept": "text/html"}, follow_redirects=False).status_code == 303
     )
+
+
+def test_an_admin_adds_and_revokes_operator_tokens_on_the_audit_trail(
+    env: Env, callers: dict[str, TestClient]
+) -> None:
+    admin = callers["admin"]
+    added = admin.post("/v1/admin/operators", json={"name": "Posko Samarinda", "role": "analyst"})
+    assert added.status_code == 201, added.text
+    token, token_id = added.json()["token"], added.json()["token_id"]
+    listed = admin.get("/v1/admin/operators").json()["operators"]
+    assert {"token_id": token_id, "name": "Posko Samarinda", "role": "analyst"}.items() <= next(
+        o for o in listed if o["token_id"] == token_id
+    ).items()
+    assert token not in json.dumps(listed)  # never shown again
+    script = TestClient(env.app, headers={"Authorization": f"Bearer {token}"})
+    assert script.get("/v1/alerts").status_code == 200
+    assert admin.delete(f"/v1/admin/operators/{token_id}").status_code == 204
+    assert script.get("/v1/alerts").status_code == 401
+    assert admin.delete(f"/v1/admin/operators/{token_id}").status_code == 404
+    trail = [
+        AuditRecord.model_validate_json(value or b"")
+        for _, value in read_all(env.settings, env.settings.kafka.topics.audit)
+    ]
+    mine = [(r.user, r.action) for r in trail if r.target == token_id]
+    assert mine == [("Admin", AuditAction.OPERATOR_ADD), ("Admin", AuditAction.OPERATOR_REVOKE)]
+
+
+def test_an_admin_sees_the_rules_in_force_and_checks_a_rule_before_deploying_it(
+    callers: dict[str, TestClient],
+) -> None:
+    admin = callers["admin"]
+    shipped = admin.get("/v1/admin/rules").json()
+    assert shipped["valid"] is True and shipped["problems"] == []
+    assert {"level", "keyword"} <= {rule["type"] for rule in shipped["rules"]}
+    good = """
+- id: bom-uji
+  name: Kata bom (uji)
+  type: keyword
+  params: {terms: [bom], window: 10m}
+  tiers: {critical: {routes: [{channel: posko-webhook}]}}
+  messages: {id: "Kata bom di {area_name}", en: "The word bomb in {area_name}"}
+"""
+    checked = admin.post(
+        "/v1/admin/rules/check", content=good, headers={"Content-Type": "application/yaml"}
+    ).json()
+    assert checked["valid"] is True and checked["rules"][0]["id"] == "bom-uji"
+    bad = good.replace("type: keyword", "type: keyword\n  realert: soon")
+    refused = admin.post(
+        "/v1/admin/rules/check", content=bad, headers={"Content-Type": "application/yaml"}
+    ).json()
+    assert refused["valid"] is False
+    assert any("bom-uji" in line and "realert" in line for line in refused["problems"])
+    not_yaml = admin.post(
+        "/v1/admin/rules/check", content="- [", headers={"Content-Type": "application/yaml"}
+    ).json()
+    assert not_yaml["valid"] is False and "not YAML" in not_yaml["problems"][0]
