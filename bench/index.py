@@ -7,7 +7,8 @@ and friends) and its own index prefix (``bench<run>``), removed afterwards:
 1. warm-up: a small bulk so both measurements meet a warm node;
 2. ceiling: ``helpers.streaming_bulk`` of the documents the indexer would build for N reports
    (built beforehand, not timed) into fresh indices from the same templates, chunks as large as
-   the indexer's batches;
+   the indexer's batches; before it and before the indexer, the node is let to finish its
+   refreshes and merges, so neither pays for the other's background work;
 3. indexer: the N reports are put on the reports topic first; timed from the first batch handed
    to Elasticsearch until every document is acknowledged (the consumer-group join is not part
    of indexing throughput);
@@ -105,6 +106,18 @@ def _bench_settings(settings: Settings, run: str) -> Settings:
     return settings.model_copy(update={"kafka": kafka, "indexer": indexer})
 
 
+def _wait_until_quiet(es: Any, timeout_s: float = 30.0) -> None:
+    """Until Elasticsearch has no refresh pending and no merge running (or ``timeout_s``)."""
+    es.indices.refresh(index="_all")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        stats = es.nodes.stats(metric="indices", index_metric="merge")
+        running = sum(node["indices"]["merges"]["current"] for node in stats["nodes"].values())
+        if running == 0:
+            return
+        time.sleep(0.2)
+
+
 def _report(registry: Any, regencies: list[Any], number: int, run: str, now: datetime) -> Any:
     from schemas.report import FieldReport
 
@@ -170,6 +183,7 @@ def _run(settings: Settings, count: int, rate: int, seconds: int) -> list[Figure
     ):
         pass
     prepared = list(raw_actions(raw_names.prefix, reports))
+    _wait_until_quiet(es)
     with Stopwatch() as raw_watch:
         for ok, item in helpers.streaming_bulk(es, prepared, chunk_size=chunk):
             if not ok:
@@ -187,6 +201,9 @@ def _run(settings: Settings, count: int, rate: int, seconds: int) -> list[Figure
     producer.flush()
     for future in futures:
         future.get(timeout=60)
+    # The ceiling's segments are still being merged: let that finish first, or the indexer
+    # would pay for the ceiling's background work.
+    _wait_until_quiet(es)
     indexed, latencies, latency_seconds = _run_indexer(
         settings, es, producer, registry, regencies, count, rate, seconds
     )

@@ -28,6 +28,11 @@ class IndexerSettings(BaseModel):
     bulk_max_bytes: int = Field(default=5_000_000, ge=1024)
     flush_interval_ms: int = Field(default=200, ge=1, description="oldest record waits this long")
     max_poll_records: int = Field(default=2000, ge=1)
+    # One is fastest on a small node (two bulks at once contend for its cores); more can pay off
+    # on a cluster with several data nodes. Commits stay in batch order either way.
+    max_in_flight_batches: int = Field(
+        default=1, ge=1, le=8, description="bulk requests under way at once"
+    )
     max_poll_interval_ms: int = Field(
         default=60_000, ge=5_000, description="the indexer leaves its group if it stops polling"
     )

@@ -1,11 +1,14 @@
 """The indexer's consume loop: poll, plan, batch, hand over for delivery, commit.
 
 The loop runs on an asyncio event loop with an aiokafka consumer (the group protocol, the
-heartbeats and the fetches run as tasks on the same loop). One delivery thread sends a batch to
-Elasticsearch while the next batch is being read and parsed. Batches are delivered one at a
-time, in order, and a batch's offsets are committed only after it was delivered completely.
-While a delivery is slow or retrying and the next batch is full, every assigned partition is
-paused: the consumer keeps polling (so it stays in its group) but reads nothing more.
+heartbeats and the fetches run as tasks on the same loop). Delivery threads send batches to
+Elasticsearch while the next batch is being read and parsed: up to ``max_in_flight_batches``
+at once (1 by default: on a small node two bulks at once only contend for its cores). Offsets are
+committed in batch order, and only up to the last batch that was delivered completely with
+every batch before it. Writes may land out of order across batches: reports are idempotent by
+id, status and alerts carry external versions. While the deliveries are slow or retrying and the
+next batch is full, every assigned partition is paused: the consumer keeps polling (so it stays
+in its group) but reads nothing more.
 
 kafka-python 3.0's group consumer was seen to stop rejoining its group after a rebalance (no
 assignment, no error, for good); aiokafka, which the Faust worker uses too, does not.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -126,7 +130,8 @@ class Indexer:
         self._metrics = metrics
         self._clock = clock
         self._batch = Batch(BatchPolicy.from_settings(settings))
-        self._inflight: _InFlight | None = None
+        self._inflight: deque[_InFlight] = deque()
+        self._max_in_flight = settings.max_in_flight_batches
         self._paused = False
         self._committed: dict[tuple[str, int], int] = {}
         self._next_lag_at = 0.0
@@ -146,7 +151,9 @@ class Indexer:
                 indexer._on_assigned(assigned)
 
         self._consumer.subscribe(topics=list(self._topics), listener=Listener())
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="sitrep-indexer-delivery")
+        self._executor = ThreadPoolExecutor(
+            self._max_in_flight, thread_name_prefix="sitrep-indexer-delivery"
+        )
         log.info("indexer running", topics=sorted(self._topics))
         try:
             while not stop.is_set():
@@ -160,18 +167,18 @@ class Indexer:
         self._metrics.loop_heartbeat.set_to_current_time()
         now = time.monotonic()
         finished = self._take_finished()
-        if self._inflight is None and self._batch.due(now):
+        if len(self._inflight) < self._max_in_flight and self._batch.due(now):
             self._submit()  # first, so Elasticsearch is not idle while we commit
-        if finished is not None:
+        if finished:
             await self._settle(finished)
-        busy = self._inflight is not None
-        self._set_paused(busy and self._batch.full)
-        if self._inflight is not None and self._paused:
-            # Nothing to read until the delivery is done: wait for it instead of spinning.
-            await asyncio.wait([self._inflight.future], timeout=0.05)
+        full = len(self._inflight) >= self._max_in_flight
+        self._set_paused(full and self._batch.full)
+        if full and self._paused:
+            # Nothing to read until a delivery is done: wait for it instead of spinning.
+            await asyncio.wait([self._inflight[0].future], timeout=0.05)
             timeout_s = 0.0
-        elif busy and self._batch.due(now):
-            timeout_s = 0.02  # keep filling the next batch while the delivery runs
+        elif full and self._batch.due(now):
+            timeout_s = 0.02  # keep filling the next batch while the deliveries run
         elif self._batch.items:
             timeout_s = self._batch.seconds_until_due(now)
         else:
@@ -209,38 +216,40 @@ class Indexer:
         future = asyncio.get_running_loop().run_in_executor(
             self._executor, self._deliverer.deliver, items
         )
-        self._inflight = _InFlight(future, next_offsets(items), len(items))
+        self._inflight.append(_InFlight(future, next_offsets(items), len(items)))
 
-    def _take_finished(self) -> _InFlight | None:
-        inflight = self._inflight
-        if inflight is None or not inflight.future.done():
-            return None
-        self._inflight = None
-        return inflight
+    def _take_finished(self) -> list[_InFlight]:
+        """The finished batches at the head of the queue, oldest first (commit order)."""
+        finished: list[_InFlight] = []
+        while self._inflight and self._inflight[0].future.done():
+            finished.append(self._inflight.popleft())
+        return finished
 
-    async def _settle(self, inflight: _InFlight) -> None:
-        """Commit a delivered batch's offsets (unless its partitions were revoked meanwhile)."""
-        report = inflight.future.result()
-        if report.completed and not inflight.stale:
-            await self._commit(inflight.offsets)
-        elif not report.completed:
-            log.warning(
-                "batch not delivered; its records will be read again", records=inflight.records
-            )
+    async def _settle(self, finished: Sequence[_InFlight]) -> None:
+        """Commit the offsets of delivered batches, in order, up to the first that was not
+        delivered (only when stopping), and none of a batch whose partitions were revoked."""
+        offsets: dict[tuple[str, int], int] = {}
+        for inflight in finished:
+            if not inflight.future.result().completed:
+                log.warning(
+                    "batch not delivered; its records will be read again",
+                    records=inflight.records,
+                )
+                for later in self._inflight:
+                    later.stale = True  # committing past the gap would skip its records
+                break
+            if not inflight.stale:
+                for key, offset in inflight.offsets.items():
+                    offsets[key] = max(offsets.get(key, 0), offset)
+        if offsets:
+            await self._commit(offsets)
 
     async def _drain(self) -> None:
-        if self._inflight is not None:
-            await asyncio.wait([self._inflight.future])
-            finished = self._take_finished()
-            if finished is not None:
-                await self._settle(finished)
         if self._batch.items:
             self._submit()
-            assert self._inflight is not None
-            await asyncio.wait([self._inflight.future])
-            last = self._take_finished()
-            if last is not None:
-                await self._settle(last)
+        if self._inflight:
+            await asyncio.wait([inflight.future for inflight in self._inflight])
+            await self._settle(self._take_finished())
 
     # --- Kafka -------------------------------------------------------------------------------
 
@@ -282,8 +291,8 @@ class Indexer:
         committed: whoever is assigned the partitions next reads them again from the
         committed offsets (aiokafka starts every assigned partition there). Some may be
         indexed twice, which the idempotent writes absorb; none is skipped."""
-        if self._inflight is not None:
-            self._inflight.stale = True
+        for inflight in self._inflight:
+            inflight.stale = True
         dropped = len(self._batch.take())
         self._committed.clear()
         log.info("partitions revoked", partitions=len(revoked), dropped_unsent=dropped)
