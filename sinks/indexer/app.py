@@ -145,6 +145,7 @@ async def _consume(
             max_poll_records=settings.indexer.max_poll_records,
             max_poll_interval_ms=settings.indexer.max_poll_interval_ms,
             rebalance_timeout_ms=settings.indexer.rebalance_timeout_ms,
+            fetch_max_wait_ms=settings.indexer.fetch_max_wait_ms,
         )
         try:
             await consumer.start()
