@@ -117,14 +117,7 @@ def feed(
 ) -> dict[str, Any]:
     params = request.query_params
     raw: RawParams = {key: params.getlist(key) for key in FEED_PARAMETERS if key in params}
-    settings = request.app.state.settings
-    feed_request = parse_search_request(
-        {**raw, "sort": ["newest"]},
-        service.registry,
-        default_timezone=settings.timezone,
-        max_size=settings.web.max_page_size,
-        stemmer=service.stemmer,
-    )
+    feed_request = parsed_request(request, {**raw, "sort": ["newest"]}, service)
     page = service.search(feed_request)
     lang_: Lang = request_language(request)
     return {

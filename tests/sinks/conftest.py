@@ -138,12 +138,17 @@ def isolated(local_stack: Settings) -> Iterator[Settings]:
         admin.close()
     es = clients.elasticsearch(local_stack)
     try:
-        es.options(ignore_status=404).indices.delete(index=f"{tag}-*", expand_wildcards="all")
-        for family in ("reports", "status", "status-history", "alerts"):
-            es.options(ignore_status=404).indices.delete_index_template(name=f"{tag}-{family}")
-        es.options(ignore_status=404).cluster.delete_component_template(name=f"{tag}-settings")
+        drop_indices(es, tag)
     finally:
         es.close()
+
+
+def drop_indices(es: Any, prefix: str) -> None:
+    """Remove a test's indices and index templates (those of index prefix ``prefix``)."""
+    es.options(ignore_status=404).indices.delete(index=f"{prefix}-*", expand_wildcards="all")
+    for family in ("reports", "status", "status-history", "alerts"):
+        es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-{family}")
+    es.options(ignore_status=404).cluster.delete_component_template(name=f"{prefix}-settings")
 
 
 @pytest.fixture

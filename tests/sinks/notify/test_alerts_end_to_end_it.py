@@ -10,65 +10,33 @@ SIGKILL between the first and the second step.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from schemas.alert import Alert, AlertState, AlertTier, notification_key
-from schemas.report import report_to_json_bytes
 from sitrep import clients
 from sitrep.settings import Settings
 from streams.alerting import TICK_EVERY_S
 from tests.sinks.conftest import build_report
 from tests.sinks.notify.conftest import (
+    RULES,
+    T0,
     HttpReceivers,
     Mailbox,
     NotifierProcess,
+    Worker,
+    produce,
     read_deliveries,
 )
 
 pytestmark = pytest.mark.integration
-
-WITA = ZoneInfo("Asia/Makassar")
-T0 = datetime(
-    2024, 11, 27, 8, 0, tzinfo=WITA
-)  # voting day; old data: the worker runs on event time
-
-RULES = """
-- id: bentrok-uji
-  name: Bentrok beruntun (uji)
-  type: frequency
-  filter: {categories: [clash], kinds: [incident]}
-  scope: {areas: ["64.71"], group_by: regency}
-  params: {window: 1h}
-  tiers:
-    warning:
-      count: 2
-      routes: [{channel: posko-webhook}, {channel: telegram-pimpinan}]
-    critical:
-      count: 3
-      routes:
-        - {channel: posko-webhook}
-        - {channel: telegram-pimpinan}
-        - {channel: email-kabag-ops}
-  realert: 30m
-  resolve_after: 30m
-  messages:
-    id: "{count} laporan bentrok di {area_name} dalam {window}"
-    en: "{count} clash reports in {area_name} within {window}"
-"""
 
 
 def channels_file(tmp_path: Path, http: HttpReceivers, mailbox: Mailbox) -> Path:
@@ -98,66 +66,6 @@ channels:
     return path
 
 
-class Worker:
-    def __init__(self, settings: Settings, work: Path, rules_dir: Path, app_id: str) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.log_file = work / "worker.log"
-        self.env = {
-            **os.environ,
-            "SITREP_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-            **{f"SITREP_KAFKA__TOPICS__{role.upper()}": t for role, t in settings.kafka.topics},
-            "SITREP_WORKER__APP_ID": app_id,
-            "SITREP_WORKER__WEB_PORT": str(self.port),
-            "SITREP_WORKER__DATA_DIR": str(work / "state"),
-            "SITREP_WORKER__RULES_DIR": str(rules_dir),
-            "SITREP_WORKER__SITES_DIR": str(work / "no-sites"),
-            "SITREP_WORKER__SESSION_TIMEOUT_S": "6",
-            "SITREP_WORKER__EMIT_INTERVAL_MS": "200",
-            "SITREP_LOG__FORMAT": "json",
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        sitrep = str(Path(sys.executable).with_name("sitrep"))
-        with self.log_file.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sitrep, "worker"], env=self.env, stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"worker exited:\n{self.tail()}"
-            try:
-                if (
-                    httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
-                    .json()
-                    .get("status")
-                    == "ok"
-                ):
-                    return
-            except (httpx.HTTPError, ValueError):
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"worker not ready:\n{self.tail()}")
-
-    def kill9(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-    def tail(self, chars: int = 5000) -> str:
-        return self.log_file.read_text(errors="replace")[-chars:]
-
-
 @pytest.fixture
 def worker_factory(notify_topics: Settings, tmp_path: Path) -> Iterator[Callable[[], Worker]]:
     made: list[Worker] = []
@@ -181,20 +89,6 @@ def worker_factory(notify_topics: Settings, tmp_path: Path) -> Iterator[Callable
             admin.delete_topics(internal, timeout_ms=30_000)
     finally:
         admin.close()
-
-
-def produce(settings: Settings, *reports: Any) -> None:
-    producer = clients.kafka_producer(settings)
-    try:
-        for report in reports:
-            producer.send(
-                settings.kafka.topics.reports,
-                key=report.district.encode(),
-                value=report_to_json_bytes(report),
-            )
-        producer.flush(30)
-    finally:
-        producer.close()
 
 
 def alerts_on_topic(settings: Settings) -> list[Alert]:

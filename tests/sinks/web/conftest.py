@@ -24,6 +24,7 @@ from sitrep import clients
 from sitrep.chromium import CHROMIUM, CHROMIUM_ARGS
 from sitrep.settings import Settings, TopicNames
 from sitrep.topics import desired_topics, ensure_topics
+from tests.sinks.conftest import drop_indices
 
 ARTIFACTS = Path(os.environ.get("SITREP_TEST_ARTIFACTS", ".sitrep/test-artifacts"))
 
@@ -58,10 +59,7 @@ def web_settings(local_stack: Settings, tmp_path: Path) -> Iterator[Settings]:
     finally:
         admin.close()
     try:
-        es.options(ignore_status=404).indices.delete(index=f"{tag}-*", expand_wildcards="all")
-        for family in ("reports", "status", "status-history", "alerts"):
-            es.options(ignore_status=404).indices.delete_index_template(name=f"{tag}-{family}")
-        es.options(ignore_status=404).cluster.delete_component_template(name=f"{tag}-settings")
+        drop_indices(es, tag)
     finally:
         es.close()
 

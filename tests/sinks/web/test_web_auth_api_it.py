@@ -31,8 +31,8 @@ from sinks.web.users import add_user, new_user
 from sitrep import clients
 from sitrep.settings import Settings, TopicNames
 from sitrep.topics import desired_topics, ensure_topics
+from tests.sinks.alert_records import alert, read_all
 from tests.sinks.conftest import build_report
-from tests.sinks.test_sinks_alerts_api_it import alert, read_all
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,7 @@ from sinks.web.users import add_user, new_user
 from sitrep import clients
 from sitrep.settings import Settings
 from tests.sinks.conftest import build_report, running_indexer
-from tests.sinks.notify.test_alerts_end_to_end_it import RULES, T0, Worker, produce
+from tests.sinks.notify.conftest import RULES, T0, Worker, produce
 from tests.sinks.web.conftest import WebServer
 
 pytestmark = pytest.mark.integration
