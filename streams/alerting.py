@@ -143,9 +143,10 @@ class AlertingRuntime:
     # --- hooks -----------------------------------------------------------------------------
 
     def on_reports(
-        self, partition: int, accepted: Sequence[tuple[int, FieldReport]], now: datetime
+        self, partition: int, accepted: Sequence[tuple[int, FieldReport]], now: datetime | None
     ) -> list[Alert]:
-        """Called inside the status engine's partition context."""
+        """Called inside the status engine's partition context; ``now`` is the partition's
+        stream time before this batch."""
         if not accepted:
             return []
         for _, report in accepted[-200:]:

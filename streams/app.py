@@ -592,8 +592,9 @@ async def _process_batch(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
             for event in group
         ]
         with partition_of(group[-1]):
+            rule_now = _rule_time_before(runtime, partition, wall_now.timestamp())
             result = runtime.engine.process(partition, envelopes, runtime.store, wall_now)
-            alerts = _rules_on_batch(runtime, partition, result.accepted)
+            alerts = _rules_on_batch(runtime, partition, result.accepted, rule_now)
         if alerts and runtime.alerting is not None:
             await runtime.alerting.publish(alerts)
         for record in result.dead_letters:
@@ -638,15 +639,24 @@ def _rule_time(runtime: WorkerRuntime, partition: int, wall: float) -> datetime 
     return at_minute(minute)
 
 
+def _rule_time_before(runtime: WorkerRuntime, partition: int, wall: float) -> datetime | None:
+    """The rules' stream time before a batch moves the partition clock on. None when the
+    partition has no clock yet: the batch's own reports start it, live data or a replay."""
+    if runtime.alerting is None or runtime.partition_clock(partition) is None:
+        return None
+    return _rule_time(runtime, partition, wall)
+
+
 def _rules_on_batch(
-    runtime: WorkerRuntime, partition: int, accepted: Sequence[tuple[int, Any]]
+    runtime: WorkerRuntime,
+    partition: int,
+    accepted: Sequence[tuple[int, Any]],
+    rule_now: datetime | None,
 ) -> list[Any]:
     alerting = runtime.alerting
     if alerting is None or not accepted:
         return []
-    newest = max(report.occurred_at for _, report in accepted)
-    now = _rule_time(runtime, partition, time.time())
-    return alerting.on_reports(partition, accepted, max(newest, now) if now else newest)
+    return alerting.on_reports(partition, accepted, rule_now)
 
 
 async def _tick_rules(

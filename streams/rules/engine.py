@@ -192,14 +192,23 @@ class RuleEngine:
     # --- reports -------------------------------------------------------------------------------
 
     def on_reports(
-        self, reports: Sequence[tuple[int, FieldReport]], store: RuleStore, now: datetime
+        self,
+        reports: Sequence[tuple[int, FieldReport]],
+        store: RuleStore,
+        now: datetime | None,
     ) -> list[Alert]:
-        """Reports of one partition in offset order; ``now`` is the partition's stream time."""
+        """Reports of one partition in offset order; ``now`` is the partition's stream time
+        before the first of them (None: no clock yet).
+
+        Stream time moves on report by report, as if they had come one at a time: a report
+        is never judged by the time of a later one that happened to arrive in the same batch.
+        """
         alerts: list[Alert] = []
         cache = _BatchCache()
+        at = now
         for offset, report in reports:
             text: ReportText | None = None
-            at = max(now, report.occurred_at)
+            at = report.occurred_at if at is None else max(at, report.occurred_at)
             for rule in self._report_rules:
                 if not report_in_scope(rule.scope, report):
                     continue

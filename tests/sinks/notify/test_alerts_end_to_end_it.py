@@ -114,6 +114,39 @@ def delivered(settings: Settings) -> set[str]:
     return {d["notification_key"] for d in read_deliveries(settings) if d["status"] == "delivered"}
 
 
+def clash(minutes: int, **fields: Any) -> Any:
+    """A clash report in Kota Balikpapan, ``minutes`` after T0 (fields override)."""
+    occurred = T0 + timedelta(minutes=minutes)
+    return build_report(
+        _registry(), occurred_at=occurred, received_at=occurred + timedelta(seconds=30), **fields
+    )
+
+
+QUIET = {"kind": "check_in", "category": "other", "severity": 1, "text": "Situasi aman."}
+
+
+def test_a_backlog_read_in_one_poll_alerts_as_the_live_stream_would(
+    notify_topics: Settings, worker_factory: Callable[[], Worker]
+) -> None:
+    # What a worker finds after a crash: the clashes and, three hours later, a check-in, all
+    # waiting. Judged by the check-in's time the clashes would all be too late for the rule.
+    settings = notify_topics
+    produce(settings, clash(0), clash(5), clash(10), clash(180, **QUIET))
+    worker = worker_factory()
+    worker.start()
+    try:
+        wait_for(
+            lambda: {a.change.value for a in alerts_on_topic(settings)} >= {"fired", "escalated"},
+            "the alert fired and escalated",
+        )
+    except AssertionError as failure:
+        raise AssertionError(
+            f"{failure}\nalerts: {[(a.change, a.tier) for a in alerts_on_topic(settings)]}\n"
+            f"{worker.tail()}"
+        ) from None
+    assert "rule_report_too_late" not in worker.tail(chars=10**7)
+
+
 def test_escalation_is_alerted_and_delivered_once_despite_kill_9(
     notify_topics: Settings,
     worker_factory: Callable[[], Worker],
@@ -127,15 +160,6 @@ def test_escalation_is_alerted_and_delivered_once_despite_kill_9(
     worker = worker_factory()
     worker.start()
     notifier = start_notifier(settings, channels)
-
-    def clash(minutes: int, **fields: Any) -> Any:
-        occurred = T0 + timedelta(minutes=minutes)
-        return build_report(
-            _registry(),
-            occurred_at=occurred,
-            received_at=occurred + timedelta(seconds=30),
-            **fields,
-        )
 
     produce(settings, clash(0), clash(5))
     try:
@@ -158,10 +182,9 @@ def test_escalation_is_alerted_and_delivered_once_despite_kill_9(
     notifier = start_notifier(settings, channels)
     # Check-ins move stream time on: three hours later the rule is seen clear, and once it
     # has been seen clear for its calm period (30 min of stream time) the alert resolves.
-    quiet = {"kind": "check_in", "category": "other", "severity": 1, "text": "Situasi aman."}
-    produce(settings, clash(180, **quiet))
+    produce(settings, clash(180, **QUIET))
     time.sleep(2 * TICK_EVERY_S)  # the worker's timer looks at the rule at least once
-    produce(settings, clash(215, **quiet))
+    produce(settings, clash(215, **QUIET))
 
     alert_id = fired.alert_id
     routes = {

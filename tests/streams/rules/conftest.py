@@ -119,6 +119,16 @@ class Harness:
         self.alerts += out
         return out
 
+    def feed_batch(self, *reports: FieldReport) -> list[Alert]:
+        """One poll's worth of reports in one call, as the worker hands them over."""
+        batch = [(self.offset + i, report) for i, report in enumerate(reports)]
+        out = self.engine.on_reports(batch, self.store, self.now)
+        self.offset += len(reports)
+        for report in reports:
+            self.now = report.occurred_at if self.now is None else max(self.now, report.occurred_at)
+        self.alerts += out
+        return out
+
     def tick(self, minutes: float) -> list[Alert]:
         self.now = T0 + timedelta(minutes=minutes)
         out = self.engine.on_tick(self.store, self.now, EXPECTED)

@@ -99,6 +99,21 @@ def test_late_report_completing_a_window_fires_late(harness: HarnessFactory) -> 
     assert late[0].window_start == T0 and late[0].first_fired_at == T0 + timedelta(minutes=15)
 
 
+def test_a_batch_is_judged_report_by_report_not_by_its_newest(harness: HarnessFactory) -> None:
+    # A worker back from a crash reads the backlog in one poll: the report that completes the
+    # window must not be judged too late by the clock of a report three hours after it.
+    # A fresh worker has no clock at all: the batch's first report starts it.
+    backlog = [make_report(m, f"r{m}") for m in range(3)]
+    backlog.append(make_report(180, "quiet", kind="check_in", severity=1))
+    one_by_one, batched, resumed = harness(FREQ), harness(FREQ), harness(FREQ)
+    expected = one_by_one.feed(*backlog)
+    got = batched.feed_batch(*backlog)
+    resumed.feed(*backlog[:2])
+    got_resumed = resumed.feed_batch(*backlog[2:])
+    assert changes(got) == changes(got_resumed) == changes(expected) == [("fired", "warning")]
+    assert got[0].evidence_report_ids == ("r0", "r1", "r2") and not got[0].late
+
+
 def test_out_of_order_reports_same_alert_id(harness: HarnessFactory) -> None:
     in_order, shuffled = harness(FREQ), harness(FREQ)
     reports = [make_report(m, f"r{m}") for m in range(3)]
