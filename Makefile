@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 SITREP := $(BIN)/sitrep
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup browser demo test lint unit down status clean
+.PHONY: setup browser demo test test-reliability lint unit audit down status clean
 
 setup: $(STAMP)
 
@@ -28,8 +28,13 @@ demo: setup
 	@echo "Everything keeps running: $(SITREP) demo stop stops the pipeline, $(SITREP) stack down all of it."
 
 ## Lint, type-check and run every test; integration tests start (and stop) the real stack.
+## The long outages of the fault-injection suite run in test-reliability.
 test: setup browser lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m 'not long'
+
+## The fault-injection scenarios with minutes of outage (Kafka 30 s, Elasticsearch 120 s).
+test-reliability: setup
+	$(BIN)/pytest -m long tests/reliability
 
 ## Debian's chromium for the control-room browser tests (Playwright drives it; it never
 ## downloads a browser of its own). Installed with apt when missing (needs root, or sudo).
@@ -45,6 +50,16 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+## Known vulnerabilities of the installed dependencies (pip-audit against PyPI's advisory
+## data; the project itself, installed editable, is skipped). Fails on every vulnerability
+## with a fixed version, and when a dependency cannot be audited at all (--strict).
+AUDIT_REPORT := $(VENV)/pip-audit.json
+audit: setup
+	@rm -f $(AUDIT_REPORT)
+	$(BIN)/pip-audit --skip-editable --strict --progress-spinner off \
+	  --format json --output $(AUDIT_REPORT) || test -s $(AUDIT_REPORT)
+	$(BIN)/python -m sitrep.vulnerabilities $(AUDIT_REPORT)
 
 ## Only the tests that need no services.
 unit: setup

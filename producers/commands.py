@@ -45,8 +45,8 @@ def serve(ctx: Context, host: str | None, port: int | None, workers: int | None)
     """Run the intake API with uvicorn until Ctrl-C; flushes Kafka on the way out.
 
     Needs Kafka (`sitrep stack up`, `sitrep topics ensure`) and at least one token
-    (`sitrep intake token add`). OpenAPI at /openapi.json, docs at /docs, health at /healthz and
-    /readyz, Prometheus metrics at /metrics.
+    (`sitrep intake token add`). Health at /healthz and /readyz; with a token also OpenAPI at
+    /openapi.json, docs at /docs and Prometheus metrics at /metrics.
     """
     from kafka.errors import KafkaError
 

@@ -10,15 +10,23 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple
 
 from pydantic import ValidationError
 
 from schemas.common import ValidationProblem, validation_problems
-from schemas.deadletter import DeadLetter, Reason, Stage, guess_identity, make_dead_letter
+from schemas.deadletter import (
+    DeadLetter,
+    Reason,
+    Stage,
+    guess_identity,
+    identity_of,
+    make_dead_letter,
+)
 from schemas.registry import AreaRegistry
 from schemas.report import (
+    MAX_FUTURE_SKEW,
     REGISTRY_CONTEXT_KEY,
     REPORT_SCHEMA_VERSION,
     FieldReport,
@@ -78,23 +86,49 @@ class Outbound(NamedTuple):
 
 @dataclass(frozen=True)
 class Defaults:
-    """Values filled in when the input leaves them out (never overriding what it says)."""
+    """Values filled in when the input leaves them out (never overriding what it says).
+
+    ``refuse_future_received``: a report whose own received_at is more than MAX_FUTURE_SKEW
+    after this process's clock is rejected (a file written by a clock years ahead would move
+    the worker's stream time there, and every later report would be dropped as too late).
+    """
 
     values: Mapping[str, Any] = field(default_factory=dict)
+    refuse_future_received: bool = False
 
     def apply(self, document: dict[str, Any]) -> dict[str, Any]:
         missing = {k: v for k, v in self.values.items() if document.get(k) in (None, "")}
         return {**document, **missing} if missing else document
 
+    def check(self, report: FieldReport, raw: bytes, line: int | None) -> FieldReport | Rejection:
+        if not self.refuse_future_received:
+            return report
+        now = datetime.now(UTC)
+        if report.received_at <= now + MAX_FUTURE_SKEW:
+            return report
+        message = (
+            f"received_at ({report.received_at.isoformat()}) is after this producer's clock "
+            f"({now.isoformat(timespec='seconds')}); check the clock that wrote the file"
+        )
+        return Rejection(
+            Reason.VALIDATION_FAILED,
+            (problem("received_at", message, "received_in_future"),),
+            raw,
+            report_id=report.report_id,
+            district=report.district,
+            line=line,
+        )
+
 
 def file_defaults(received_at: datetime) -> Defaults:
-    """What a file or simulator row may leave out: when it arrived, that it came from a file."""
+    """What a file row may leave out: when it arrived, that it came from a file."""
     return Defaults(
         {
             "received_at": received_at.isoformat(),
             "source": ReportSource.FILE.value,
             "schema_version": REPORT_SCHEMA_VERSION,
-        }
+        },
+        refuse_future_received=True,
     )
 
 
@@ -108,6 +142,9 @@ def decode_json(raw: bytes, *, line: int | None = None) -> dict[str, Any] | Reje
         document = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         problems = (problem("", f"not valid JSON: {exc}", "invalid_json"),)
+        return Rejection(Reason.INVALID_JSON, problems, raw, line=line)
+    except RecursionError:  # e.g. 100,000 nested arrays: no report is nested that deep
+        problems = (problem("", "not valid JSON: nested too deeply", "invalid_json"),)
         return Rejection(Reason.INVALID_JSON, problems, raw, line=line)
     if not isinstance(document, dict):
         message = f"expected a JSON object (one report), got {type(document).__name__}"
@@ -146,15 +183,12 @@ def parse_json_line(
     document = decode_json(raw, line=line)
     if isinstance(document, Rejection):
         return document
-    return validate(defaults.apply(document), raw, registry, line=line)
+    result = validate(defaults.apply(document), raw, registry, line=line)
+    return result if isinstance(result, Rejection) else defaults.check(result, raw, line)
 
 
 def _identity(document: Mapping[str, Any]) -> dict[str, str]:
-    return {
-        key: value
-        for key in ("report_id", "district")
-        if isinstance(value := document.get(key), str) and len(value) <= 128
-    }
+    return identity_of(dict(document))
 
 
 # --- CSV ---------------------------------------------------------------------------------------
@@ -224,7 +258,8 @@ def parse_csv_row(
             district=identity.get("district"),
             line=line,
         )
-    return validate(defaults.apply(document), raw, registry, line=line)
+    result = validate(defaults.apply(document), raw, registry, line=line)
+    return result if isinstance(result, Rejection) else defaults.check(result, raw, line)
 
 
 # --- duplicates --------------------------------------------------------------------------------

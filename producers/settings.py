@@ -39,6 +39,18 @@ class IntakeSettings(BaseModel):
     )
     # kafka-python's send() blocks the caller while its buffer is full or metadata is missing.
     max_block_ms: int = Field(default=5000, ge=100)
+    rate_limit_per_s: float = Field(
+        default=20.0,
+        ge=0,
+        description="requests per second per token, sustained (0: no limit); else 429",
+    )
+    rate_limit_burst: int = Field(
+        default=200, ge=1, description="requests a token may send at once before the rate counts"
+    )
+    cors_origins: tuple[str, ...] = Field(
+        default=(),
+        description="browser origins allowed to call the intake (CORS); none by default",
+    )
 
     def tokens_path(self, home: Path) -> Path:
         return self.tokens_file or home / "intake" / "tokens.yaml"

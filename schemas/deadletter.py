@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -17,8 +18,14 @@ from pydantic import BaseModel, Field
 from schemas.common import WIRE_MODEL_CONFIG, Timestamp, ValidationProblem
 
 DEADLETTER_SCHEMA_VERSION: Final = 1
-# Raw payloads above this are cut (and marked) so one huge bad request cannot clog the topic.
-MAX_RAW_BYTES: Final = 512 * 1024
+# A dead letter must fit in one Kafka record (1 MiB by default, broker and producers), however
+# big or broken the input: raw payloads above MAX_RAW_BYTES are cut (and marked), raw_text is
+# left out when its JSON form would be too long (the bytes stay in raw_base64), and at most
+# MAX_ERRORS errors, each with a bounded path and message, are kept. Worst case about 700 KB.
+MAX_RAW_BYTES: Final = 256 * 1024
+MAX_RAW_TEXT_JSON_BYTES: Final = 256 * 1024
+MAX_ERRORS: Final = 100
+_MAX_ERROR_FIELD: Final = 500
 
 
 class Stage(StrEnum):
@@ -76,7 +83,9 @@ class DeadLetter(BaseModel):
     )
     errors: tuple[ProblemDetail, ...] = ()
     raw_base64: str = Field(description="the bytes as received (cut at MAX_RAW_BYTES)")
-    raw_text: str | None = Field(default=None, description="the same bytes when they are UTF-8")
+    raw_text: str | None = Field(
+        default=None, description="the same bytes when they are UTF-8 and not too long"
+    )
     raw_truncated: bool = False
     report_id: str | None = None
     district: str | None = None
@@ -109,9 +118,9 @@ def make_dead_letter(
         stage=stage,
         reason=reason,
         source=source,
-        errors=tuple(ProblemDetail(**problem) for problem in errors or ()),
+        errors=_bounded(errors or []),
         raw_base64=base64.b64encode(kept).decode("ascii"),
-        raw_text=_utf8_or_none(kept),
+        raw_text=_text_if_small(kept),
         raw_truncated=len(raw) > len(kept),
         report_id=report_id,
         district=district,
@@ -128,19 +137,31 @@ def raw_bytes(record: DeadLetter) -> bytes:
 
 def guess_identity(raw: bytes) -> dict[str, Any]:
     """report_id and district from a payload that failed validation, when they can be read."""
-    import json
-
     try:
         document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError, TypeError):
         return {}
     if not isinstance(document, dict):
         return {}
+    return identity_of(document)
+
+
+def identity_of(document: dict[str, Any]) -> dict[str, str]:
+    """report_id and district of a decoded document, when they are short, encodable strings
+    (a lone surrogate such as "\\ud800" is valid JSON but cannot be written out again)."""
     return {
         key: value
         for key in ("report_id", "district")
-        if isinstance(value := document.get(key), str) and len(value) <= 128
+        if isinstance(value := document.get(key), str) and len(value) <= 128 and _encodable(value)
     }
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _utf8_or_none(raw: bytes) -> str | None:
@@ -148,3 +169,29 @@ def _utf8_or_none(raw: bytes) -> str | None:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def _text_if_small(raw: bytes) -> str | None:
+    """The bytes as text, unless not UTF-8 or too long once escaped as JSON (control
+    characters take six bytes each)."""
+    text = _utf8_or_none(raw)
+    if text is None or len(json.dumps(text, ensure_ascii=False).encode()) > MAX_RAW_TEXT_JSON_BYTES:
+        return None
+    return text
+
+
+def _bounded(errors: list[ValidationProblem]) -> tuple[ProblemDetail, ...]:
+    """The first MAX_ERRORS errors (paths and messages cut), and a note of how many were left."""
+
+    def cut(text: str) -> str:
+        return text if len(text) <= _MAX_ERROR_FIELD else text[:_MAX_ERROR_FIELD] + "..."
+
+    kept = [
+        ProblemDetail(path=cut(e["path"]), message=cut(e["message"]), type=cut(e["type"]))
+        for e in errors[:MAX_ERRORS]
+    ]
+    if len(errors) > MAX_ERRORS:
+        left = len(errors) - MAX_ERRORS
+        message = f"{left} more error(s) not kept (at most {MAX_ERRORS} are)"
+        kept.append(ProblemDetail(path="", message=message, type="errors_truncated"))
+    return tuple(kept)

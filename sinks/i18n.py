@@ -31,6 +31,10 @@ MESSAGES: Final[dict[str, dict[Lang, str]]] = {
         "id": "Nama pengguna atau kata sandi salah.",
         "en": "Wrong user name or password.",
     },
+    "login_rate_limited": {
+        "id": "Terlalu banyak percobaan masuk yang gagal; coba lagi dalam {seconds} detik.",
+        "en": "Too many failed logins; try again in {seconds} s.",
+    },
     "login_body": {
         "id": "Kirim user dan password sebagai JSON atau formulir.",
         "en": "Send user and password as JSON or as a form.",

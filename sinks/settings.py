@@ -91,6 +91,22 @@ class WebSettings(BaseModel):
         default="viewer",
         description="what a request without credentials may do; production: none",
     )
+    # Failed logins (wrong user or password) a client address and a user name may have: a
+    # burst, then so many per minute; beyond that 429 with Retry-After, even for the right
+    # password. Successful logins do not count. 0 per minute: no limit.
+    login_failures_burst_per_address: int = Field(default=30, ge=1)
+    login_failures_per_minute_per_address: float = Field(default=6.0, ge=0)
+    login_failures_burst_per_user: int = Field(default=10, ge=1)
+    login_failures_per_minute_per_user: float = Field(default=1.0, ge=0)
+    cors_origins: tuple[str, ...] = Field(
+        default=(),
+        description="other sites' origins allowed to call the API from a browser; none by default",
+    )
+    hsts_max_age_s: int = Field(
+        default=0,
+        ge=0,
+        description="Strict-Transport-Security max-age; set only when served over HTTPS (0: off)",
+    )
 
     def tokens_path(self, home: Path) -> Path:
         return self.tokens_file or home / "web" / "operators.yaml"

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "notify": "sinks.notify.commands:notify",
     "report": "sinks.report.commands:report",
     "bench": "bench.commands:bench",
+    "chaos": "sitrep.chaos.commands:chaos",
     "demo": "sitrep.commands.demo_cmd:demo",
 }
 

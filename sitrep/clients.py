@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import TYPE_CHECKING, Any
 
 from sitrep.settings import Settings
@@ -12,10 +13,34 @@ if TYPE_CHECKING:
     from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 
+def kafka_options(settings: Settings) -> dict[str, Any]:
+    """Connection, SASL and TLS options of every kafka-python client."""
+    return {**settings.kafka.client_options(), **settings.kafka.ssl_options()}
+
+
+def kafka_ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context of the asyncio clients (aiokafka, Faust); None without TLS."""
+    kafka = settings.kafka
+    if not kafka.uses_tls:
+        return None
+    context = ssl.create_default_context(
+        cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile is not None else None
+    )
+    if kafka.ssl_certfile is not None:
+        context.load_cert_chain(
+            str(kafka.ssl_certfile),
+            str(kafka.ssl_keyfile) if kafka.ssl_keyfile is not None else None,
+            kafka.ssl_password.get_secret_value() if kafka.ssl_password is not None else None,
+        )
+    if not kafka.ssl_check_hostname:
+        context.check_hostname = False
+    return context
+
+
 def kafka_admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:
     from kafka import KafkaAdminClient
 
-    options = {"client_id": "sitrep-admin", **settings.kafka.client_options()}
+    options = {"client_id": "sitrep-admin", **kafka_options(settings)}
     return KafkaAdminClient(**{**options, **overrides})
 
 
@@ -28,7 +53,7 @@ def kafka_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 5,
-        **settings.kafka.client_options(),
+        **kafka_options(settings),
     }
     return KafkaProducer(**{**options, **overrides})
 
@@ -40,7 +65,7 @@ def kafka_consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaC
         "client_id": "sitrep-consumer",
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
-        **settings.kafka.client_options(),
+        **kafka_options(settings),
     }
     return KafkaConsumer(*topics, **{**options, **overrides})
 
@@ -49,7 +74,6 @@ def aiokafka_consumer(settings: Settings, **overrides: Any) -> AIOKafkaConsumer:
     """An asyncio consumer (call inside the running loop that will use it). For group
     consumers that rebalance: the indexer."""
     from aiokafka import AIOKafkaConsumer
-    from aiokafka.helpers import create_ssl_context
 
     options: dict[str, Any] = {
         "client_id": "sitrep-consumer",
@@ -57,8 +81,9 @@ def aiokafka_consumer(settings: Settings, **overrides: Any) -> AIOKafkaConsumer:
         "auto_offset_reset": "earliest",
         **settings.kafka.client_options(),
     }
-    if settings.kafka.security_protocol.endswith("SSL"):
-        options["ssl_context"] = create_ssl_context()  # the system's trusted CAs
+    context = kafka_ssl_context(settings)
+    if context is not None:
+        options["ssl_context"] = context
     return AIOKafkaConsumer(**{**options, **overrides})
 
 
@@ -66,14 +91,5 @@ def elasticsearch(settings: Settings) -> Elasticsearch:
     from elasticsearch import Elasticsearch
 
     es = settings.elasticsearch
-    auth: dict[str, Any] = {}
-    if es.api_key is not None:
-        auth["api_key"] = es.api_key.get_secret_value()
-    elif es.username and es.password is not None:
-        auth["basic_auth"] = (es.username, es.password.get_secret_value())
-    return Elasticsearch(
-        es.url,
-        verify_certs=es.verify_certs,
-        request_timeout=es.request_timeout_s,
-        **auth,
-    )
+    options: dict[str, Any] = es.client_options()
+    return Elasticsearch(es.url, **options)

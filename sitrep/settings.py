@@ -41,9 +41,17 @@ class TopicNames(_Section):
 class KafkaSettings(_Section):
     bootstrap_servers: str = "127.0.0.1:9092"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    # PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (every client of the pipeline supports these).
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    # TLS (SSL, SASL_SSL): the CA that signed the brokers' certificates (default: the system's),
+    # a client certificate and key for mutual TLS, and whether the host name must match.
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_password: SecretStr | None = Field(default=None, description="of an encrypted key")
+    ssl_check_hostname: bool = True
     topics: TopicNames = TopicNames()
     partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
@@ -53,17 +61,39 @@ class KafkaSettings(_Section):
     deadletter_retention_ms: int = 90 * 24 * 3600 * 1000
     audit_retention_ms: int = -1
 
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol.endswith("SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL")
+
     def client_options(self) -> dict[str, object]:
-        """Connection options shared by every kafka-python client."""
+        """Connection options shared by every kafka-python and aiokafka client (TLS comes on
+        top: ``ssl_options`` for kafka-python, an SSL context for aiokafka and Faust)."""
         options: dict[str, object] = {
             "bootstrap_servers": self.bootstrap_servers.split(","),
             "security_protocol": self.security_protocol,
         }
-        if self.sasl_mechanism:
-            options["sasl_mechanism"] = self.sasl_mechanism
+        if self.sasl_mechanism or self.uses_sasl:
+            options["sasl_mechanism"] = self.sasl_mechanism or "PLAIN"
             options["sasl_plain_username"] = self.sasl_username
             if self.sasl_password is not None:
                 options["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        return options
+
+    def ssl_options(self) -> dict[str, object]:
+        """kafka-python's TLS options; empty without TLS."""
+        if not self.uses_tls:
+            return {}
+        options: dict[str, object] = {"ssl_check_hostname": self.ssl_check_hostname}
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            value = getattr(self, name)
+            if value is not None:
+                options[name] = str(value)
+        if self.ssl_password is not None:
+            options["ssl_password"] = self.ssl_password.get_secret_value()
         return options
 
 
@@ -71,9 +101,36 @@ class ElasticsearchSettings(_Section):
     url: str = "http://127.0.0.1:9200"
     username: str | None = None
     password: SecretStr | None = None
+    # The encoded key Elasticsearch returns (base64 of id:key), or "id:key"; wins over basic auth.
     api_key: SecretStr | None = None
     verify_certs: bool = True
+    # HTTPS: the CA of the cluster's certificate (default: the system's), or its SHA-256
+    # fingerprint (as `elasticsearch-certutil` prints it); a client certificate and key.
+    ca_certs: Path | None = None
+    ssl_assert_fingerprint: str | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
     request_timeout_s: float = Field(default=30.0, gt=0)
+
+    def client_options(self) -> dict[str, object]:
+        """Keyword arguments of ``elasticsearch.Elasticsearch`` besides the URL."""
+        options: dict[str, object] = {
+            "verify_certs": self.verify_certs,
+            "request_timeout": self.request_timeout_s,
+        }
+        if self.api_key is not None:
+            key = self.api_key.get_secret_value()
+            ident, colon, secret = key.partition(":")
+            options["api_key"] = (ident, secret) if colon else key
+        elif self.username and self.password is not None:
+            options["basic_auth"] = (self.username, self.password.get_secret_value())
+        for name in ("ca_certs", "client_cert", "client_key"):
+            value = getattr(self, name)
+            if value is not None:
+                options[name] = str(value)
+        if self.ssl_assert_fingerprint:
+            options["ssl_assert_fingerprint"] = self.ssl_assert_fingerprint
+        return options
 
 
 class StackSettings(_Section):

@@ -33,6 +33,7 @@ from schemas.report import FieldReport
 from schemas.status import AreaStatus
 from streams.current import partition_of
 from streams.rules.engine import RuleEngine, RuleTable
+from streams.timebase import minute_of
 
 __all__ = ["TICK_EVERY_S", "AlertMetrics", "AlertingRuntime", "PartitionRuleStore"]
 
@@ -153,7 +154,9 @@ class AlertingRuntime:
             self.received[report.report_id] = report.received_at.timestamp()
         if len(self.received) > 20_000:
             self.received.clear()
-        return self.engine.on_reports(accepted, self.store(partition), now)
+        return self.engine.on_reports(
+            accepted, self.store(partition), now, self.expected.get(partition, [])
+        )
 
     def on_status_event(self, event: Any) -> list[Alert]:
         try:
@@ -186,7 +189,9 @@ class AlertingRuntime:
             return []
         self.last_tick[partition] = wall
         with partition_of(_TimerEvent(self.reports_topic_name, partition)):
-            return self.engine.on_tick(self.store(partition), now, self.expected.get(partition, []))
+            return self.engine.tick_through(
+                self.store(partition), minute_of(now), self.expected.get(partition, [])
+            )
 
     # --- sending ---------------------------------------------------------------------------
 

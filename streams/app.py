@@ -14,13 +14,13 @@ Data flow::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import signal
-import ssl
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -89,6 +89,26 @@ class FaustStore:
 
     def scan(self, table: Table) -> Iterable[tuple[str, bytes]]:
         return [(key.decode(), value) for key, value in list(self._tables[table].items())]
+
+
+def drain_completely(buffer: Any) -> Callable[[], Awaitable[None]]:
+    """A flush of Faust's producer buffer that returns only once it is empty.
+
+    Faust flushes the buffer before it commits offsets, but its flush gives up as soon as no
+    record went out for 0.1 s, while a batch may have queued thousands of changelog records.
+    The commit could then overtake them, and a worker killed right after lost the state of
+    records it would never read again (found by `sitrep chaos kill-worker`).
+    """
+
+    async def flush() -> None:
+        while buffer.size:
+            if buffer.state != "running":
+                raise RuntimeError("cannot flush the changelog: Faust's producer stopped")
+            buffer.message_sent.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(buffer.message_sent.wait(), timeout=0.1)
+
+    return flush
 
 
 @contextlib.contextmanager
@@ -329,10 +349,12 @@ def broker_credentials(settings: Settings) -> Any:
     """Faust (aiokafka) credentials from the Kafka settings; None for plaintext."""
     import faust
 
+    from sitrep import clients
+
     kafka = settings.kafka
     if kafka.security_protocol == "PLAINTEXT":
         return None
-    context = ssl.create_default_context() if kafka.security_protocol.endswith("SSL") else None
+    context = clients.kafka_ssl_context(settings)
     if kafka.security_protocol == "SSL":
         return faust.SSLCredentials(context)
     password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
@@ -423,6 +445,10 @@ def build_worker(
     # stays rocksdb:// (faust-streaming registers no rocksdict:// store).
     store_url = "rocksdb://" if worker.store == "rocksdict" else "memory://"
     data_dir(settings).mkdir(parents=True, exist_ok=True)
+    if worker.store == "rocksdict":
+        from streams.store_check import set_aside_damaged_stores
+
+        set_aside_damaged_stores(data_dir(settings), datetime.now(UTC))
     declare_internal_topics(settings, partitions)
     app = faust.App(
         worker.app_id,
@@ -517,6 +543,7 @@ def _wire(runtime: WorkerRuntime) -> None:
         # (ProducerBuffer.max_messages); a batch writes thousands at once, so let them queue
         # and drain in the background instead of trickling through 100 at a time.
         app.producer.buffer.max_messages = PRODUCER_BUFFER
+        app.producer.buffer.flush = drain_completely(app.producer.buffer)
         async for events in stream.take_events(
             settings.batch_size, within=settings.batch_within_ms / 1000
         ):

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from schemas.common import ValidationProblem, validation_problems
 from schemas.deadletter import DeadLetter, Origin, Reason, Stage, guess_identity, make_dead_letter
 from schemas.registry import AreaRegistry
-from schemas.report import FieldReport, ReportKind, parse_report
+from schemas.report import MAX_FUTURE_SKEW, FieldReport, ReportKind, parse_report
 from streams.area import AreaState
 from streams.incidents import IncidentRecord, IncidentView, incident_key
 from streams.scoring import AreaType, ScoringConfig
@@ -326,7 +326,8 @@ class PartitionEngine:
     ) -> None:
         clock.watermark = envelope.offset
         try:
-            report = parse_report(envelope.value, self.registry)
+            # A record without a value (a tombstone from a foreign producer) is empty input.
+            report = parse_report(envelope.value or b"", self.registry)
         except ValidationError as exc:
             problems = validation_problems(exc)
             invalid_json = any(problem["type"] == "json_invalid" for problem in problems)
@@ -335,9 +336,35 @@ class PartitionEngine:
             result.invalid += 1
             clock.invalid += 1
             return
+        if report.received_at > wall_now + MAX_FUTURE_SKEW:
+            # Valid by the contract (occurred_at is judged against received_at), but a clock
+            # years ahead would move the partition's stream time there, and every later report
+            # would be dropped as too late.
+            problem = ValidationProblem(
+                path="received_at",
+                message=(
+                    f"received_at ({report.received_at.isoformat()}) is after the worker's clock "
+                    f"({wall_now.isoformat(timespec='seconds')}); check the producer's clock"
+                ),
+                type="received_in_future",
+            )
+            result.dead_letters.append(
+                self._dead_letter(envelope, Reason.VALIDATION_FAILED, [problem], wall_now)
+            )
+            result.invalid += 1
+            clock.invalid += 1
+            return
         minute = minute_of(report.occurred_at)
+        seen = batch.seen.get(report.report_id)
+        if seen is None:
+            raw_seen = batch.store.get(Table.SEEN, report.report_id)
+            seen = SeenEntry.decode(raw_seen) if raw_seen else None
+        # A record applied before a crash comes again (same offset) to a clock that may
+        # already include later records: it was on time then, so it is applied (idempotently)
+        # again rather than dead-lettered as too late.
+        replayed = seen is not None and seen.offset == envelope.offset
         lateness = self.config.lateness_minutes
-        if clock.clock is not None and minute < clock.clock - lateness:
+        if not replayed and clock.clock is not None and minute < clock.clock - lateness:
             behind = timedelta(minutes=clock.clock - minute)
             problem = ValidationProblem(
                 path="occurred_at",
@@ -354,10 +381,6 @@ class PartitionEngine:
             result.too_late += 1
             clock.too_late += 1
             return
-        seen = batch.seen.get(report.report_id)
-        if seen is None:
-            raw_seen = batch.store.get(Table.SEEN, report.report_id)
-            seen = SeenEntry.decode(raw_seen) if raw_seen else None
         if seen is not None and seen.offset < envelope.offset:
             result.duplicates += 1
             clock.duplicates += 1
@@ -445,12 +468,14 @@ class PartitionEngine:
         problems: list[ValidationProblem],
         wall_now: datetime,
     ) -> DeadLetter:
-        identity = guess_identity(envelope.value)
+        raw = envelope.value or b""
+        identity = guess_identity(raw)
+        key = envelope.key.decode("utf-8", "replace")[:256] if envelope.key is not None else None
         return make_dead_letter(
             stage=Stage.WORKER,
             reason=reason,
             source=f"{self.source}:{envelope.topic}",
-            raw=envelope.value,
+            raw=raw,
             at=wall_now,
             errors=problems,
             report_id=identity.get("report_id"),
@@ -459,7 +484,7 @@ class PartitionEngine:
                 topic=envelope.topic,
                 partition=envelope.partition,
                 offset=envelope.offset,
-                key=envelope.key.decode("utf-8", "replace") if envelope.key is not None else None,
+                key=key,
             ),
         )
 

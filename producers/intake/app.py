@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -29,6 +29,8 @@ from producers.intake.service import IntakeService, Outcome, error_body, server_
 from producers.records import SERVER_SET_FIELDS
 from producers.tokens import TokenGrant, TokenStore
 from schemas.report import FieldReport
+from sitrep.http_security import API_CSP, add_api_docs, install_cors, install_security_headers
+from sitrep.ratelimit import RateLimit, RateLimiter, retry_after_header
 
 
 class IntakeMetrics:
@@ -85,6 +87,10 @@ class IntakeParts:
     # Flushes Kafka and closes what the parts hold; run when the server shuts down (in the
     # lifespan, i.e. also on SIGTERM, which uvicorn re-raises only after the shutdown).
     close: Callable[[], None] = lambda: None
+    # Requests per token (429 with Retry-After beyond it); the default never limits.
+    rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(RateLimit(0, 1)))
+    cors_origins: tuple[str, ...] = ()
+    clock: Callable[[], float] = time.monotonic
 
 
 _DESCRIPTION = """
@@ -96,8 +102,10 @@ Field reports into the sitrep pipeline (Kafka topic `sitrep.reports`).
   defaults to `app` and `schema_version` to the current version.
 * `202`: every report was acknowledged by Kafka. `422`: invalid JSON or fields (every error
   listed with its path). `403`: a regency outside the token's scope. `409`: a `report_id`
-  already accepted with different content. `413`: too large. `503`: Kafka did not
-  acknowledge; retry with the same `report_id` (safe: repeats are recognised).
+  already accepted with different content. `413`: too large. `429`: too many requests with
+  this token; retry after `Retry-After` seconds. `503`: Kafka did not acknowledge; retry with
+  the same `report_id` (safe: repeats are recognised).
+* Everything but `/healthz` and `/readyz` needs a token, this document included.
 * A batch is all or nothing; rejected reports are recorded on `sitrep.deadletter`.
 
 Error bodies carry `pesan` (Bahasa Indonesia) and `message` (English).
@@ -114,8 +122,9 @@ def create_app(parts: IntakeParts) -> FastAPI:
         title="sitrep intake",
         version="1",
         description=_DESCRIPTION,
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
         lifespan=lifespan,
     )
     metrics = IntakeMetrics()
@@ -131,12 +140,30 @@ def create_app(parts: IntakeParts) -> FastAPI:
             raise Unauthorised(403, "Token tidak dikenal.", "Unknown or revoked token.")
         return grant
 
+    def within_rate(grant: Annotated[TokenGrant, Depends(grant_for)]) -> TokenGrant:
+        decision = parts.rate_limiter.take(grant.token_id, parts.clock())
+        if not decision.allowed:
+            raise RateLimited(decision.retry_after_s)
+        return grant
+
     @app.exception_handler(Unauthorised)
     async def refuse(_request: Request, error: Unauthorised) -> JSONResponse:
         metrics.requests.labels(str(error.status)).inc()
         body = {"error": "unauthorized", "pesan": error.indonesian, "message": error.english}
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
         return JSONResponse(body, status_code=error.status, headers=headers)
+
+    @app.exception_handler(RateLimited)
+    async def slow_down(_request: Request, error: RateLimited) -> JSONResponse:
+        metrics.requests.labels("429").inc()
+        wait = retry_after_header(error.retry_after_s)
+        body = {
+            "error": "rate_limited",
+            "pesan": f"Terlalu banyak permintaan dengan token ini; coba lagi dalam {wait} detik.",
+            "message": f"Too many requests with this token; retry in {wait} s.",
+            "retry_after_s": int(wait),
+        }
+        return JSONResponse(body, status_code=429, headers={"Retry-After": wait})
 
     @app.post(
         "/v1/reports",
@@ -166,12 +193,13 @@ def create_app(parts: IntakeParts) -> FastAPI:
             403: {"description": "unknown token, or a regency outside its scope"},
             409: {"description": "report_id already accepted with different content"},
             413: {"description": "body or batch too large"},
+            429: {"description": "too many requests with this token: wait `Retry-After` s"},
             422: {"description": "invalid JSON or fields: `reports[].problems[{path, message}]`"},
             503: {"description": "Kafka did not acknowledge; retry with the same report_id"},
         },
     )
     async def submit_reports(
-        request: Request, grant: Annotated[TokenGrant, Depends(grant_for)]
+        request: Request, grant: Annotated[TokenGrant, Depends(within_rate)]
     ) -> JSONResponse:
         started = time.perf_counter()
         body = await _read_limited(request, parts.max_body_bytes)
@@ -193,11 +221,19 @@ def create_app(parts: IntakeParts) -> FastAPI:
         body = {"status": "ready" if ready else "not ready", "kafka": ready}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics (any intake token)",
+        include_in_schema=True,
+        dependencies=[Depends(grant_for)],
+    )
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    add_api_docs(app, [Depends(grant_for)], "sitrep intake")
     _add_report_schema(app)
+    install_security_headers(app, csp=API_CSP)
+    install_cors(app, parts.cors_origins)
     return app
 
 
@@ -207,6 +243,12 @@ class Unauthorised(Exception):
         self.status = status
         self.indonesian = indonesian
         self.english = english
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"rate limited for {retry_after_s:.1f} s")
+        self.retry_after_s = retry_after_s
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:

@@ -98,7 +98,7 @@ def decode_json_body(body: bytes) -> dict[str, Any] | list[Any] | Rejection:
     """A report object or a list of them; anything else is a rejection."""
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         result = decode_json(body)  # the same rejection, with the parser's message
         if isinstance(result, Rejection):
             return result
@@ -121,7 +121,10 @@ def server_stamped(entry: dict[str, Any], stamp: Stamp) -> dict[str, Any]:
 
 
 def entry_bytes(entry: Any) -> bytes:
-    return json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        return json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\\ud800"): keep it escaped, as it came
+        return json.dumps(entry, separators=(",", ":")).encode("utf-8")
 
 
 def entry_of(body: bytes, index: int) -> bytes:

@@ -23,6 +23,7 @@ from producers.tokens import TokenStore
 from schemas.registry import default_registry
 from sitrep import clients
 from sitrep.log_setup import quiet_library_logs
+from sitrep.ratelimit import RateLimit, RateLimiter
 from sitrep.settings import Settings
 
 log = structlog.get_logger("producers.intake")
@@ -131,7 +132,17 @@ def build_app(settings: Settings) -> tuple[FastAPI, Callable[[], None]]:
         dedup.close()
         log.info("intake closed: Kafka flushed")
 
-    app = create_app(IntakeParts(service, tokens, readiness, intake.max_body_bytes, close))
+    app = create_app(
+        IntakeParts(
+            service,
+            tokens,
+            readiness,
+            intake.max_body_bytes,
+            close,
+            rate_limiter=RateLimiter(RateLimit(intake.rate_limit_per_s, intake.rate_limit_burst)),
+            cors_origins=intake.cors_origins,
+        )
+    )
     return app, close
 
 

@@ -100,6 +100,18 @@ def ensure_templates(es: Elasticsearch, settings: IndexerSettings) -> list[Templ
     return changes
 
 
+def drop_everything(es: Elasticsearch, prefix: str) -> None:
+    """Delete every index and template of ``prefix``: for throwaway runs (chaos, tests),
+    never for a prefix that holds data someone needs."""
+    names = IndexNames(prefix)
+    es.options(ignore_status=404).indices.delete(index=f"{prefix}-*", expand_wildcards="all")
+    for family in Family:
+        es.options(ignore_status=404).indices.delete_index_template(
+            name=names.template_name(family)
+        )
+    es.options(ignore_status=404).cluster.delete_component_template(name=names.component_template)
+
+
 def ensure_single_indices(es: Elasticsearch, names: IndexNames) -> list[str]:
     """The status and alert indices exist from the start, so readers never find them missing."""
     created = []

@@ -29,6 +29,7 @@ from sinks.web.errors import install_error_handlers
 from sinks.web.live import LiveBoard, LiveFeed
 from sinks.web.operators import OperatorRole
 from sitrep import __version__, clients
+from sitrep.http_security import PAGES_CSP, add_api_docs, install_cors, install_security_headers
 from sitrep.settings import Settings
 
 # The board shows alerts of the last day, resolved ones included.
@@ -93,6 +94,10 @@ def create_app(
         version=__version__,
         description="Situation reports: the control room (live board, alerts) and analyst search.",
         lifespan=lifespan,
+        # Served by add_api_docs below, behind a login like the rest.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.kafka = alerts_api.KafkaLink(settings)
@@ -100,6 +105,8 @@ def create_app(
     app.state.metrics = metrics
     install_error_handlers(app)
     install_auth(app, authenticator_from_settings(settings))
+    app.state.login_limits = login.LoginLimits.from_settings(settings)
+    viewers = [Depends(require(OperatorRole.VIEWER))]
 
     @app.middleware("http")
     async def count_requests(
@@ -112,7 +119,7 @@ def create_app(
         metrics.seconds.labels(route=route).observe(time.perf_counter() - started)
         return response
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.get("/metrics", include_in_schema=False, dependencies=viewers)
     def prometheus_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -122,7 +129,7 @@ def create_app(
         return {"status": "ok" if reachable else "degraded", "elasticsearch": reachable}
 
     # The wall-screen board: viewers (anonymous ones too, by default: SITREP_WEB__ANONYMOUS_ROLE).
-    app.include_router(board.router, dependencies=[Depends(require(OperatorRole.VIEWER))])
+    app.include_router(board.router, dependencies=viewers)
     app.include_router(login.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=board.STATIC_DIR), name="static")
@@ -133,4 +140,7 @@ def create_app(
     app.include_router(admin_api.router)
     for router in routers:
         app.include_router(router)
+    add_api_docs(app, viewers, "sitrep")
+    install_security_headers(app, csp=PAGES_CSP, hsts_max_age_s=settings.web.hsts_max_age_s)
+    install_cors(app, settings.web.cors_origins)
     return app

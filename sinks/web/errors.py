@@ -18,6 +18,8 @@ class ApiProblem(Exception):
         self.status = status
         self.code = code
         self.params = params
+        # Response headers beside the problem body (e.g. Retry-After of a 429).
+        self.headers: dict[str, str] = {}
         super().__init__(code)
 
 
@@ -84,4 +86,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiProblem)
     async def _api_problem(request: Request, exc: ApiProblem) -> JSONResponse:
         lang = request_language(request)
-        return _problem(exc.status, exc.code, message(exc.code, lang, **exc.params))
+        response = _problem(exc.status, exc.code, message(exc.code, lang, **exc.params))
+        response.headers.update(exc.headers)
+        return response

@@ -4,12 +4,19 @@
 A login with a user of the users file sets an HttpOnly, SameSite=Strict session cookie (signed,
 see sinks/web/sessions.py); the browser sends it with every request of the pages, and no other
 site can make it send it. A failed login waits a moment and is logged, without the password.
+
+Failed logins are rate-limited per client address and per user name (token buckets,
+``SITREP_WEB__LOGIN_FAILURES_*``): beyond the limit every login of that address or name is
+answered 429 with Retry-After, without looking at the password, so guessing gains nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 from urllib.parse import parse_qs
@@ -25,6 +32,8 @@ from sinks.web.board import STATIC_DIR
 from sinks.web.errors import ApiProblem
 from sinks.web.operators import OperatorRole
 from sinks.web.sessions import SESSION_COOKIE, sign_session
+from sitrep.ratelimit import RateLimit, RateLimiter, retry_after_header
+from sitrep.settings import Settings
 
 router = APIRouter(tags=["login"])
 
@@ -64,6 +73,57 @@ def parse_login_body(content_type: str, raw: bytes) -> LoginBody:
         raise ApiProblem(400, "login_body") from None
 
 
+@dataclass(frozen=True)
+class LoginLimits:
+    """Failed logins per client address and per user name."""
+
+    by_address: RateLimiter
+    by_user: RateLimiter
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoginLimits:
+        web = settings.web
+        return cls(
+            RateLimiter(
+                RateLimit(
+                    web.login_failures_per_minute_per_address / 60,
+                    web.login_failures_burst_per_address,
+                )
+            ),
+            RateLimiter(
+                RateLimit(
+                    web.login_failures_per_minute_per_user / 60, web.login_failures_burst_per_user
+                )
+            ),
+        )
+
+    def wait_s(self, address: str, user: str) -> float:
+        """0 if a login of ``user`` from ``address`` may be tried now, else seconds to wait."""
+        now = self.clock()
+        return max(
+            self.by_address.check(address, now).retry_after_s,
+            self.by_user.check(user_key(user), now).retry_after_s,
+        )
+
+    def failed(self, address: str, user: str) -> None:
+        now = self.clock()
+        self.by_address.take(address, now)
+        self.by_user.take(user_key(user), now)
+
+
+def user_key(user: str) -> str:
+    """One bucket per person whatever the case or spacing an attacker sends."""
+    return user.strip().casefold()
+
+
+def login_limited(wait_s: float) -> ApiProblem:
+    seconds = retry_after_header(wait_s)
+    problem = ApiProblem(429, "login_rate_limited", seconds=seconds)
+    problem.headers["Retry-After"] = seconds
+    return problem
+
+
 def identity(caller: Caller) -> dict[str, str]:
     return {"name": caller.name, "role": caller.role.value, "via": caller.via.value}
 
@@ -77,15 +137,27 @@ def login_page() -> FileResponse:
     "/v1/login",
     summary="Log in with a user of the users file; sets the session cookie",
     openapi_extra={"requestBody": _LOGIN_BODY},
-    responses={401: {"description": "wrong user or password"}},
+    responses={
+        401: {"description": "wrong user or password"},
+        429: {"description": "too many failed logins from this address or for this user"},
+    },
 )
 async def login(request: Request) -> JSONResponse:
     body = parse_login_body(request.headers.get("content-type", ""), await request.body())
     authenticator: Authenticator = request.app.state.auth
+    limits: LoginLimits | None = getattr(request.app.state, "login_limits", None)
+    address = client_address(request)
+    if limits is not None:
+        wait_s = limits.wait_s(address, body.user)
+        if wait_s > 0:
+            security_log().warning("login rate limited", user=body.user, client=address)
+            raise login_limited(wait_s)
     # scrypt takes tens of milliseconds of CPU: off the event loop, so streams keep flowing.
     account = await run_in_threadpool(authenticator.users.authenticate, body.user, body.password)
     if account is None:
-        security_log().warning("login failed", user=body.user, client=client_address(request))
+        if limits is not None:
+            limits.failed(address, body.user)
+        security_log().warning("login failed", user=body.user, client=address)
         await asyncio.sleep(FAILED_LOGIN_DELAY_S)
         raise ApiProblem(401, "login_failed")
     expires_at = datetime.now(UTC) + authenticator.session_lifetime

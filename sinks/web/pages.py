@@ -88,6 +88,6 @@ def page_labels() -> dict[str, dict[str, dict[str, str]]]:
     }
 
 
-@router.get("/pages/labels.json")
+@router.get("/pages/labels.json", dependencies=[Depends(require(OperatorRole.VIEWER))])
 def labels() -> JSONResponse:
     return JSONResponse(page_labels(), headers=NO_CACHE)

@@ -54,7 +54,7 @@ from streams.rules.model import (
 )
 from streams.rules.sites import Site, SiteSet, haversine_m
 from streams.rules.state import AlertSlot, Evidence, GroupState, store_key
-from streams.timebase import minute_of
+from streams.timebase import at_minute, minute_of
 
 __all__ = ["MemoryRuleStore", "RuleEngine", "RuleStore", "RuleTable", "retention_minutes"]
 
@@ -102,6 +102,10 @@ class MemoryRuleStore:
 
     def scan(self, table: RuleTable) -> Iterable[tuple[str, bytes]]:
         return list(self.tables[table].items())
+
+
+# The last minute judged by ``tick_through`` (not a rule group: no "|" in it, on_tick skips it).
+TICKED_KEY: Final = "~ticked-through"
 
 
 def retention_minutes(rule: ReportRule) -> int:
@@ -196,6 +200,7 @@ class RuleEngine:
         reports: Sequence[tuple[int, FieldReport]],
         store: RuleStore,
         now: datetime | None,
+        expected_areas: Sequence[str] = (),
     ) -> list[Alert]:
         """Reports of one partition in offset order; ``now`` is the partition's stream time
         before the first of them (None: no clock yet).
@@ -209,6 +214,11 @@ class RuleEngine:
         for offset, report in reports:
             text: ReportText | None = None
             at = report.occurred_at if at is None else max(at, report.occurred_at)
+            if self._tick_due(store, minute_of(at)):
+                # The minutes this report moves past are judged first, with what came before.
+                cache.write_back(store)
+                cache = _BatchCache()
+                alerts += self.tick_through(store, minute_of(at), expected_areas)
             for rule in self._report_rules:
                 if not report_in_scope(rule.scope, report):
                     continue
@@ -348,6 +358,36 @@ class RuleEngine:
         return alert
 
     # --- time ------------------------------------------------------------------------------
+
+    def _ticked_through(self, store: RuleStore, until_minute: int) -> int | None:
+        """The last minute judged, or None to start afresh: never, or on another time base
+        (a timer that ran on the wall clock before the first report of a replay came)."""
+        raw = store.get(RuleTable.GROUPS, TICKED_KEY)
+        last = int(raw) if raw is not None else None
+        return None if last is None or last >= until_minute else last
+
+    def _tick_due(self, store: RuleStore, until_minute: int) -> bool:
+        last = self._ticked_through(store, until_minute)
+        return last is None or last < until_minute - 1
+
+    def tick_through(
+        self, store: RuleStore, until_minute: int, expected_areas: Sequence[str]
+    ) -> list[Alert]:
+        """Judge every whole minute before ``until_minute`` not judged yet, one at a time and
+        in order (the first time only the minute just before).
+
+        Each minute is judged once, with every report of it applied, however the stream was
+        cut into batches and however fast it was replayed: the same input gives the same
+        alerts (a tick "whenever the timer fired" would see a replay at a different time).
+        """
+        last = self._ticked_through(store, until_minute)
+        start = until_minute - 1 if last is None else last + 1
+        alerts: list[Alert] = []
+        for minute in range(start, until_minute):
+            alerts += self.on_tick(store, at_minute(minute), expected_areas)
+        if start < until_minute:
+            store.put(RuleTable.GROUPS, TICKED_KEY, str(until_minute - 1).encode())
+        return alerts
 
     def on_tick(
         self, store: RuleStore, now: datetime, expected_areas: Sequence[str]

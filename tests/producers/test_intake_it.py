@@ -3,6 +3,8 @@ rejects is answered with every error and recorded on the dead-letter topic, noth
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import socket
 import threading
@@ -215,7 +217,10 @@ def test_size_limits(intake: Intake, make_report: MakeReport) -> None:
 
 
 def test_openapi_health_readiness_and_metrics(intake: Intake) -> None:
-    document = intake.client.get("/openapi.json").json()
+    token = {"Authorization": f"Bearer {intake.tokens['balikpapan']}"}
+    for protected in ("/openapi.json", "/docs", "/metrics"):
+        assert intake.client.get(protected).status_code == 401, protected
+    document = intake.client.get("/openapi.json", headers=token).json()
     assert "/v1/reports" in document["paths"]
     incoming = document["components"]["schemas"]["IncomingReport"]
     assert "received_at" not in incoming["properties"]
@@ -223,7 +228,34 @@ def test_openapi_health_readiness_and_metrics(intake: Intake) -> None:
     assert intake.client.get("/healthz").json() == {"status": "ok"}
     ready = intake.client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["kafka"] is True
-    metrics = intake.client.get("/metrics").text
+    metrics = intake.client.get("/metrics", headers=token).text
     assert "sitrep_intake_reports_accepted_total" in metrics
     assert 'sitrep_intake_reports_rejected_total{reason="validation_failed"}' in metrics
     assert "sitrep_intake_request_seconds_bucket" in metrics
+
+
+def test_dead_letters_never_hold_the_bearer_token(
+    intake: Intake, make_report: MakeReport, topic_tail: Callable[[], Any], local_stack: Settings
+) -> None:
+    """Every kind of rejection, as Kafka stored it: the token is neither in the record nor in
+    the raw bytes kept in it (only the unit it belongs to, as the source)."""
+    tail = topic_tail()
+    token = intake.tokens["balikpapan"]
+    document = make_report()
+    assert intake.post(document).status_code == 202
+    rejected = [
+        intake.post(None, raw=b'{"report_id": "broken'),  # invalid JSON
+        intake.post(make_report(severity=9)),  # invalid field
+        intake.post(make_report(district="64.72", subdistrict="64.72.03")),  # outside the scope
+        intake.post({**document, "severity": 5}),  # conflicting duplicate
+    ]
+    assert [answer.status_code for answer in rejected] == [422, 422, 403, 409]
+    records = tail.read(local_stack.kafka.topics.deadletter)
+    assert len(records) == 4
+    hashed = hashlib.sha256(token.encode()).hexdigest()
+    for record in records:
+        stored = json.dumps(record) + base64.b64decode(record["raw_base64"]).decode(
+            "utf-8", "replace"
+        )
+        assert token not in stored and hashed not in stored and "Bearer" not in stored
+        assert record["source"] == "http:Polres Balikpapan"

@@ -145,10 +145,9 @@ def isolated(local_stack: Settings) -> Iterator[Settings]:
 
 def drop_indices(es: Any, prefix: str) -> None:
     """Remove a test's indices and index templates (those of index prefix ``prefix``)."""
-    es.options(ignore_status=404).indices.delete(index=f"{prefix}-*", expand_wildcards="all")
-    for family in ("reports", "status", "status-history", "alerts"):
-        es.options(ignore_status=404).indices.delete_index_template(name=f"{prefix}-{family}")
-    es.options(ignore_status=404).cluster.delete_component_template(name=f"{prefix}-settings")
+    from sinks.es.setup import drop_everything
+
+    drop_everything(es, prefix)
 
 
 @pytest.fixture

@@ -60,6 +60,12 @@ async function logIn(event) {
       location.assign(nextPath());
       return;
     }
+    if (response.status === 429) {
+      // Too many failed logins: the server says how long to wait, in the page's language.
+      const problem = await response.json().catch(() => ({}));
+      $("message").textContent = (problem.error && problem.error.message) || t("error");
+      return;
+    }
     $("message").textContent = response.status === 401 ? t("failed") : t("error");
   } catch (error) {
     $("message").textContent = t("error");
