@@ -84,22 +84,11 @@ def ensure_topics(admin: Any, specs: list[TopicSpec]) -> list[TopicChange]:
     existing = set(admin.list_topics())
     missing = [s for s in specs if s.name not in existing]
     changes: list[TopicChange] = []
-    if missing:
-        admin.create_topics(
-            {
-                s.name: {
-                    "num_partitions": s.partitions,
-                    "replication_factor": s.replication_factor,
-                    "configs": dict(s.configs),
-                }
-                for s in missing
-            },
-            timeout_ms=30_000,
-            wait_for_metadata=True,
-        )
-        changes += [TopicChange(s.name, "created", f"{s.partitions} partitions") for s in missing]
+    created = _create_topics(admin, missing)
+    changes += [TopicChange(s.name, "created", f"{s.partitions} partitions") for s in created]
 
-    present = [s for s in specs if s.name in existing]
+    # Topics another process created meanwhile (two workers starting at once) are aligned too.
+    present = [s for s in specs if s.name in existing or (s in missing and s not in created)]
     if not present:
         return changes
     described_topics = admin.describe_topics([s.name for s in present])
@@ -129,6 +118,46 @@ def ensure_topics(admin: Any, specs: list[TopicSpec]) -> list[TopicChange]:
                 )
             )
     return changes
+
+
+def _create_topics(admin: Any, specs: list[TopicSpec]) -> list[TopicSpec]:
+    """Create ``specs``; those another process creates at the same time are left out of the
+    result instead of failing the caller."""
+    from kafka.errors import TopicAlreadyExistsError
+
+    def create(batch: list[TopicSpec]) -> None:
+        admin.create_topics(
+            {
+                s.name: {
+                    "num_partitions": s.partitions,
+                    "replication_factor": s.replication_factor,
+                    "configs": dict(s.configs),
+                }
+                for s in batch
+            },
+            timeout_ms=30_000,
+            wait_for_metadata=True,
+        )
+
+    if not specs:
+        return []
+    try:
+        create(specs)
+        return list(specs)
+    except TopicAlreadyExistsError:
+        pass
+    # Some were there first: the rest one at a time (Kafka handles the topics of one request
+    # independently, so the others of the first attempt may exist by now too).
+    created = []
+    for spec in specs:
+        if spec.name in set(admin.list_topics()):
+            continue
+        try:
+            create([spec])
+        except TopicAlreadyExistsError:
+            continue
+        created.append(spec)
+    return created
 
 
 def _config_value(entry: Mapping[str, Any]) -> str | None:

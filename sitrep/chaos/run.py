@@ -238,13 +238,13 @@ def run_scenario(
             )
         result.delayed = delayed_reports(snap.indexed)
         result.crashes = {n: r.crashes for n, r in pipeline.roles.items() if r.crashes}
-        if expected is None and result.held:
-            result.expected = Expected(
-                snap.statuses, alert_change_keys(snap.alerts), snap.later_dead_letters()
-            )
         if result.crashes:
             result.checks.append(
                 Check("no process crashed", False, f"exited by themselves: {result.crashes}")
+            )
+        if expected is None and result.held:
+            result.expected = Expected(
+                snap.statuses, alert_change_keys(snap.alerts), snap.later_dead_letters()
             )
         return result
     finally:

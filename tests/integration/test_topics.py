@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 
 from sitrep import clients
 from sitrep.settings import Settings, TopicNames
+from sitrep.topics import desired_topics, ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +77,38 @@ def test_a_drifted_retention_is_put_back(local_stack: Settings) -> None:
     finally:
         admin.close()
     assert f"{prefix}.deadletter" in changed and "updated    retention.ms=3600000" in changed
+
+
+def test_two_processes_creating_the_same_topics_at_once_both_succeed(
+    local_stack: Settings,
+) -> None:
+    # Two workers (or roles) starting together both declare the same topics; the one that
+    # loses the race must not crash (it did, with TopicAlreadyExistsError).
+    prefix = f"it{uuid.uuid4().hex[:8]}"
+    names = TopicNames(**{role: f"{prefix}.{role}" for role in TopicNames.model_fields})
+    kafka = local_stack.kafka.model_copy(update={"topics": names})
+    specs = desired_topics(kafka)
+    outcomes: list[object] = []
+
+    def ensure() -> None:
+        admin = clients.kafka_admin(local_stack)
+        try:
+            outcomes.append(ensure_topics(admin, specs))
+        except Exception as error:  # the assertion below names it
+            outcomes.append(error)
+        finally:
+            admin.close()
+
+    threads = [threading.Thread(target=ensure) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    admin = clients.kafka_admin(local_stack)
+    try:
+        present = {t for t in admin.list_topics() if t.startswith(prefix)}
+        admin.delete_topics(sorted(present))
+    finally:
+        admin.close()
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    assert len(outcomes) == 3 and present == {s.name for s in specs}

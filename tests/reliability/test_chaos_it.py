@@ -47,7 +47,7 @@ class Suite:
             work=self.work,
             expected=self.expected,
             rate=RATE,
-            timeout_s=240,
+            timeout_s=400,  # a lost state store is rebuilt from the changelog: minutes
         )
         self.results.append(result)
         return result
