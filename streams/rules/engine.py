@@ -211,14 +211,17 @@ class RuleEngine:
         alerts: list[Alert] = []
         cache = _BatchCache()
         at = now
+        ticked_until: int | None = None  # minutes before it are judged (read once per batch)
         for offset, report in reports:
             text: ReportText | None = None
             at = report.occurred_at if at is None else max(at, report.occurred_at)
-            if self._tick_due(store, minute_of(at)):
+            minute = minute_of(at)
+            if minute != ticked_until and self._tick_due(store, minute):
                 # The minutes this report moves past are judged first, with what came before.
                 cache.write_back(store)
                 cache = _BatchCache()
-                alerts += self.tick_through(store, minute_of(at), expected_areas)
+                alerts += self.tick_through(store, minute, expected_areas)
+            ticked_until = minute
             for rule in self._report_rules:
                 if not report_in_scope(rule.scope, report):
                     continue
