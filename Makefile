@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 SITREP := $(BIN)/sitrep
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup browser demo test test-reliability lint unit audit down status clean
+.PHONY: setup browser tools demo test test-reliability lint unit audit down status clean
 
 setup: $(STAMP)
 
@@ -29,7 +29,7 @@ demo: setup
 
 ## Lint, type-check and run every test; integration tests start (and stop) the real stack.
 ## The long outages of the fault-injection suite run in test-reliability.
-test: setup browser lint
+test: setup browser tools lint
 	$(BIN)/pytest -m 'not long'
 
 ## The fault-injection scenarios with minutes of outage (Kafka 30 s, Elasticsearch 120 s).
@@ -45,6 +45,15 @@ browser:
 	  $$SUDO apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
 	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y --no-install-recommends chromium; }; }
 	@test -x $(CHROMIUM) || { echo "chromium is required for the browser tests ($(CHROMIUM))"; exit 1; }
+
+## The validators of deploy/ (tests/deploy): Docker Compose, to render the compose file without
+## an engine, and kubeconform for the Kubernetes manifests; built with Go from the module proxy
+## into .tools/ (minutes the first time, nothing afterwards).
+## Go's default install folder is searched too: the deploy tests ask Go for schemas at run time.
+export PATH := $(PATH):/usr/local/go/bin
+tools:
+	@deploy/compose/install-compose.sh
+	@deploy/k8s/install-kubeconform.sh
 
 lint: setup
 	$(BIN)/ruff check .
@@ -62,7 +71,7 @@ audit: setup
 	$(BIN)/python -m sitrep.vulnerabilities $(AUDIT_REPORT)
 
 ## Only the tests that need no services.
-unit: setup
+unit: setup tools
 	$(BIN)/pytest -m 'not integration'
 
 down: setup

@@ -1,12 +1,12 @@
-"""Settings of the sinks: indexer (``SITREP_INDEXER__*``), web service (``SITREP_WEB__*``) and
-notifier (``SITREP_NOTIFY__*``)."""
+"""Settings of the sinks: indexer (``SITREP_INDEXER__*``), web service (``SITREP_WEB__*``),
+notifier (``SITREP_NOTIFY__*``) and the Kibana saved objects (``SITREP_KIBANA__*``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class IndexerSettings(BaseModel):
@@ -149,3 +149,39 @@ class NotifySettings(BaseModel):
     drain_timeout_s: float = Field(default=15.0, ge=0, description="on SIGTERM, for in-flight")
     metrics_host: str = Field(default="127.0.0.1", description="bind address of /metrics")
     metrics_port: int = Field(default=9310, ge=0, le=65535, description="0 = no metrics server")
+
+
+DEFAULT_KIBANA_OBJECTS_FILE = (
+    Path(__file__).resolve().parent.parent / "deploy" / "kibana" / "sitrep.ndjson"
+)
+
+
+class KibanaSettings(BaseModel):
+    """Where `sitrep kibana import` puts the data views, dashboard and saved search."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(default="http://127.0.0.1:5601", description="Kibana's base URL")
+    username: str | None = None
+    password: SecretStr | None = None
+    # An encoded API key (base64 of id:key, as Elasticsearch returns it) or "id:key"; wins over
+    # username and password.
+    api_key: SecretStr | None = None
+    space: str = Field(
+        default="default",
+        pattern=r"^[a-z0-9_-]{1,100}$",
+        description="Kibana space the objects go to (its URL identifier)",
+    )
+    verify_certs: bool = True
+    ca_certs: Path | None = Field(default=None, description="CA of Kibana's certificate")
+    request_timeout_s: float = Field(default=60.0, gt=0)
+    objects_file: Path = Field(
+        default=DEFAULT_KIBANA_OBJECTS_FILE, description="the saved objects (NDJSON) to import"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")) or len(url.rstrip("/")) <= len("https://"):
+            raise ValueError("an http:// or https:// URL, e.g. https://kibana.example:5601")
+        return url

@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "users": "sinks.web.commands:users",
     "notify": "sinks.notify.commands:notify",
     "report": "sinks.report.commands:report",
+    "kibana": "sinks.kibana.commands:kibana",
     "bench": "bench.commands:bench",
     "chaos": "sitrep.chaos.commands:chaos",
     "demo": "sitrep.commands.demo_cmd:demo",

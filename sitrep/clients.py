@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import ssl
 from typing import TYPE_CHECKING, Any
 
 from sitrep.settings import Settings
 
 if TYPE_CHECKING:
+    import httpx
     from aiokafka import AIOKafkaConsumer
     from elasticsearch import Elasticsearch
     from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -93,3 +95,30 @@ def elasticsearch(settings: Settings) -> Elasticsearch:
     es = settings.elasticsearch
     options: dict[str, Any] = es.client_options()
     return Elasticsearch(es.url, **options)
+
+
+def kibana(settings: Settings, url: str | None = None) -> httpx.Client:
+    """HTTP client of Kibana's API (``url`` overrides SITREP_KIBANA__URL): credentials, TLS and
+    the ``kbn-xsrf`` header Kibana requires on every request that changes something."""
+    import httpx
+
+    kibana = settings.kibana
+    headers = {"kbn-xsrf": "sitrep"}
+    auth: httpx.Auth | None = None
+    if kibana.api_key is not None:
+        key = kibana.api_key.get_secret_value()
+        if ":" in key:  # id:key -> the encoded form Kibana expects
+            key = base64.b64encode(key.encode()).decode()
+        headers["Authorization"] = f"ApiKey {key}"
+    elif kibana.username and kibana.password is not None:
+        auth = httpx.BasicAuth(kibana.username, kibana.password.get_secret_value())
+    verify: bool | ssl.SSLContext = kibana.verify_certs
+    if kibana.verify_certs and kibana.ca_certs is not None:
+        verify = ssl.create_default_context(cafile=str(kibana.ca_certs))
+    return httpx.Client(
+        base_url=(url or kibana.url).rstrip("/"),
+        headers=headers,
+        auth=auth,
+        verify=verify,
+        timeout=kibana.request_timeout_s,
+    )

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from producers.settings import IntakeSettings
-from sinks.settings import IndexerSettings, NotifySettings, WebSettings
+from sinks.settings import IndexerSettings, KibanaSettings, NotifySettings, WebSettings
 from streams.settings import WorkerSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -182,6 +182,7 @@ class Settings(BaseSettings):
     indexer: IndexerSettings = IndexerSettings()
     web: WebSettings = WebSettings()
     notify: NotifySettings = NotifySettings()
+    kibana: KibanaSettings = KibanaSettings()
 
     @field_validator("timezone")
     @classmethod
