@@ -244,7 +244,7 @@ def _wait_ready(process: subprocess.Popen[bytes], port: int, what: str, log: Pat
 )
 @click.option("--keep", is_flag=True, help="Keep the scratch topics.")
 @pass_context
-def command(ctx: Context, rate: float, duration: float, triggers_per_s: float, keep: bool) -> None:
+def command(ctx: Context, rate: float, duration: float, triggers_per_s: float, keep: bool) -> Path:
     """Report -> alert topic -> webhook latency under background load."""
     from sitrep import clients
     from sitrep.topics import TopicSpec, ensure_topics
@@ -463,3 +463,4 @@ def command(ctx: Context, rate: float, duration: float, triggers_per_s: float, k
         mine = [t for t in admin.list_topics() if t.startswith(run)]
         admin.delete_topics(mine, timeout_ms=30_000)
         admin.close()
+    return result

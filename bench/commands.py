@@ -12,6 +12,8 @@ BENCHMARKS: dict[str, str] = {
     "index": "bench.index:command",
     "alerts": "bench.alerts:command",
     "board": "bench.board:command",
+    "pipeline": "bench.pipeline:command",
+    "all": "bench.suite:command",
 }
 
 

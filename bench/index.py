@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
@@ -53,7 +54,7 @@ _TEXTS = (
 @click.option("--seconds", default=10, show_default=True, help="Length of the latency phase.")
 @click.option("--keep", is_flag=True, help="Keep the benchmark's topics and indices.")
 @pass_context
-def command(ctx: Context, count: int, rate: int, seconds: int, keep: bool) -> None:
+def command(ctx: Context, count: int, rate: int, seconds: int, keep: bool) -> Path:
     """Indexed reports/s next to raw streaming_bulk, and received_at -> searchable delay."""
     from elastic_transport import TransportError
     from elasticsearch import ApiError
@@ -85,6 +86,7 @@ def command(ctx: Context, count: int, rate: int, seconds: int, keep: bool) -> No
     }
     write_result(path, "index", figures, params)
     click.echo(f"result: {path}")
+    return path
 
 
 def _bench_settings(settings: Settings, run: str) -> Settings:

@@ -43,7 +43,7 @@ BATCH = 100
 @click.option("--concurrency", default=4, show_default=True, help="Concurrent HTTP clients.")
 @click.option("--skip-intake", is_flag=True, help="Only raw and file producer.")
 @pass_context
-def command(ctx: Context, count: int, concurrency: int, skip_intake: bool) -> None:
+def command(ctx: Context, count: int, concurrency: int, skip_intake: bool) -> Path:
     """Reports/s of the file producer and the HTTP intake next to raw kafka-python."""
     settings = _bench_settings(ctx.settings)
     _ensure_bench_topics(settings)
@@ -68,6 +68,7 @@ def command(ctx: Context, count: int, concurrency: int, skip_intake: bool) -> No
     params = {"count": count, "batch": BATCH, "concurrency": concurrency, "run": run}
     write_result(path, "produce", figures, params)
     click.echo(f"result: {path}")
+    return path
 
 
 def _bench_settings(settings: Settings) -> Settings:

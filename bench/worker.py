@@ -260,7 +260,7 @@ def command(
     emit_interval_ms: int | None,
     profile: bool,
     keep: bool,
-) -> None:
+) -> Path:
     """Reports/s and latency through `sitrep worker`, next to raw kafka-python."""
     from sitrep import clients
     from sitrep.topics import TopicSpec, ensure_topics
@@ -406,6 +406,7 @@ def command(
         mine = [t for t in admin.list_topics() if t.startswith(f"{run}")]
         admin.delete_topics(mine, timeout_ms=30_000)
         admin.close()
+    return result
 
 
 def hot_spots(path: Path, limit: int = 25) -> str:

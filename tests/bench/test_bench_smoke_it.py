@@ -1,0 +1,54 @@
+"""`sitrep bench all --smoke` runs every benchmark end to end on the real stack.
+
+Tiny sizes: this keeps the harness working, it measures nothing (figures are never asserted
+against a speed; see docs/performance.md for the measured ones).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sitrep.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+SITREP = str(Path(sys.executable).with_name("sitrep"))
+
+
+def test_every_benchmark_runs_and_writes_its_figures(local_stack: Settings) -> None:
+    result = subprocess.run(
+        [SITREP, "bench", "all", "--smoke"], capture_output=True, text=True, timeout=900
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    summary_path = Path(result.stdout.strip().splitlines()[-1].removeprefix("result: "))
+    summary = json.loads(summary_path.read_text())
+
+    names = [f["name"] for f in summary["figures"]]
+    for expected in (
+        "model_validate_json (ceiling)",
+        "raw kafka-python (ceiling)",
+        "file producer",
+        "raw helpers.streaming_bulk (ceiling)",
+        "pipeline sustained (accepted, indexed)",
+        "latency received -> status",
+        "latency received -> searchable",
+    ):
+        assert any(n.startswith(expected) for n in names), (expected, names)
+    assert set(summary["params"]["results"]) == {"produce", "worker", "index", "alerts", "pipeline"}
+    for figure in summary["figures"]:
+        if "ceiling" in figure["name"] or figure["name"].startswith("pipeline"):
+            assert figure["count"] > 0 and figure["seconds"] > 0, figure
+
+    pipeline = json.loads(Path(summary["params"]["results"]["pipeline"]).read_text())
+    params = pipeline["params"]
+    accepted = sum(params["accepted"].values())
+    assert accepted == sum(params["sent"].values())
+    assert params["indexed"] == accepted  # nothing lost, nothing twice
+    assert set(params["processes"]) >= {"intake", "worker", "indexer", "notifier", "kafka"}
+    assert all(p["rss_max_mib"] for p in params["processes"].values())
