@@ -51,7 +51,7 @@ WORKLOADS: Final = {
 TEMPLATE_COUNT: Final = 30_000  # distinct reports taken from the scenario, then repeated
 BURST_FACTOR: Final = 10
 SAMPLE_EVERY_S: Final = 2.0
-DRAIN_LIMIT_S: Final = 300.0
+DRAIN_LIMIT_S: Final = 900.0  # the target is 300 s; longer shows by how much it is missed
 
 
 # --- the workload ------------------------------------------------------------------------------

@@ -103,6 +103,11 @@ def _figures(path: Path) -> list[Figure]:
 )
 @click.option("--rate", type=float, help="Sustained rate of the pipeline benchmark (reports/s).")
 @click.option("--duration", type=float, help="Sustained seconds of the pipeline benchmark.")
+@click.option(
+    "--burst",
+    type=float,
+    help="Seconds at 10x the rate after the sustained phase (default 60; 0: no burst).",
+)
 @click.option("--skip", multiple=True, help="Benchmarks to leave out (produce, worker, ...).")
 @pass_context
 def command(
@@ -111,6 +116,7 @@ def command(
     workload: str,
     rate: float | None,
     duration: float | None,
+    burst: float | None,
     skip: tuple[str, ...],
 ) -> Path:
     """Every benchmark (ceilings, each stage, the whole pipeline) with one summary."""
@@ -149,7 +155,7 @@ def command(
                 "rate": rate or sizes.pipeline_rate,
                 "warmup_s": sizes.pipeline_warmup_s,
                 "sustained_s": duration or sizes.pipeline_seconds,
-                "burst_s": sizes.pipeline_burst_s,
+                "burst_s": sizes.pipeline_burst_s if burst is None else burst,
             },
         ),
     ]
