@@ -45,8 +45,13 @@ class ReportWriter:
     def send(self, report: Outbound) -> Any:
         return self.send_bytes(report.district, report.value)
 
-    def send_bytes(self, district: str, value: bytes) -> Any:
-        return self.producer.send(self.reports_topic, key=district.encode(), value=value)
+    def send_bytes(self, district: str, value: bytes, traceparent: str | None = None) -> Any:
+        if traceparent is None:
+            return self.producer.send(self.reports_topic, key=district.encode(), value=value)
+        headers = [("traceparent", traceparent.encode("ascii"))]
+        return self.producer.send(
+            self.reports_topic, key=district.encode(), value=value, headers=headers
+        )
 
     def send_rejection(
         self, rejection: Rejection, *, stage: Stage, source: str, at: datetime

@@ -157,6 +157,15 @@ class LogSettings(_Section):
     format: Literal["auto", "console", "json"] = "auto"
 
 
+class TracingSettings(_Section):
+    """Optional OpenTelemetry tracing of a report from intake to index (docs/operations.md)."""
+
+    enabled: bool = False
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    service_name: str | None = Field(default=None, description="default: sitrep-<role>")
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SITREP_",
@@ -177,6 +186,7 @@ class Settings(BaseSettings):
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     stack: StackSettings = StackSettings()
     log: LogSettings = LogSettings()
+    tracing: TracingSettings = TracingSettings()
     intake: IntakeSettings = IntakeSettings()
     worker: WorkerSettings = WorkerSettings()
     indexer: IndexerSettings = IndexerSettings()

@@ -25,6 +25,7 @@ from sitrep import clients
 from sitrep.log_setup import quiet_library_logs
 from sitrep.ratelimit import RateLimit, RateLimiter
 from sitrep.settings import Settings
+from sitrep.tracing import tracing_for
 
 log = structlog.get_logger("producers.intake")
 
@@ -108,6 +109,7 @@ def build_app(settings: Settings) -> tuple[FastAPI, Callable[[], None]]:
         intake.dedup_path(settings.home), timedelta(days=intake.dedup_retention_days)
     )
     readiness = KafkaReadiness(settings)
+    tracing = tracing_for(settings, "intake")
     service = IntakeService(
         writer=writer,
         dedup=dedup,
@@ -115,6 +117,7 @@ def build_app(settings: Settings) -> tuple[FastAPI, Callable[[], None]]:
         max_batch=intake.max_batch,
         ack_timeout_s=intake.ack_timeout_s,
         checkers=checkers,
+        tracing=tracing,
     )
     tokens = TokenStore(intake.tokens_path(settings.home))
     if not tokens.count:
@@ -130,6 +133,7 @@ def build_app(settings: Settings) -> tuple[FastAPI, Callable[[], None]]:
         readiness.close()
         service.close()
         dedup.close()
+        tracing.shutdown()
         log.info("intake closed: Kafka flushed")
 
     app = create_app(

@@ -36,6 +36,7 @@ from producers.records import Rejection, problem
 from producers.tokens import TokenGrant
 from schemas.deadletter import Reason, Stage
 from schemas.registry import AreaRegistry
+from sitrep.tracing import NOOP, Tracing
 
 log = structlog.get_logger("producers.intake")
 
@@ -134,8 +135,10 @@ class IntakeService:
         max_batch: int,
         ack_timeout_s: float,
         checkers: CheckerPool | None = None,
+        tracing: Tracing = NOOP,
     ) -> None:
         self.writer = writer
+        self.tracing = tracing
         self.dedup = dedup
         self.registry = registry
         self.max_batch = max_batch
@@ -239,11 +242,19 @@ class IntakeService:
         """Send the new reports and wait for Kafka; None when all were acknowledged."""
         if not new:
             return None
+        if not self.tracing.enabled:
+            return await self._send_traced(new, now, None)
+        with self.tracing.span("intake.accept", **{"sitrep.reports": len(new)}) as traceparent:
+            return await self._send_traced(new, now, traceparent)
+
+    async def _send_traced(
+        self, new: list[Checked], now: datetime, traceparent: str | None
+    ) -> str | None:
         for item in new:
             self._in_flight[item.report_id] = item.fingerprint
         try:
             # send() may block (metadata refresh, full buffer): keep it off the event loop.
-            futures = await asyncio.to_thread(self._send_all, new)
+            futures = await asyncio.to_thread(self._send_all, new, traceparent)
             acknowledgement = BatchAcknowledgement(asyncio.get_running_loop(), futures)
             try:
                 await asyncio.wait_for(
@@ -275,8 +286,8 @@ class IntakeService:
             for item in new:
                 self._in_flight.pop(item.report_id, None)
 
-    def _send_all(self, items: list[Checked]) -> list[Any]:
-        return [self.writer.send_bytes(item.district, item.value) for item in items]
+    def _send_all(self, items: list[Checked], traceparent: str | None = None) -> list[Any]:
+        return [self.writer.send_bytes(item.district, item.value, traceparent) for item in items]
 
     async def _reject(
         self,

@@ -24,6 +24,7 @@ from sitrep.deadletter import DeadLetterWriter
 from sitrep.log_setup import quiet_library_logs
 from sitrep.morphology import default_stemmer
 from sitrep.settings import Settings
+from sitrep.tracing import tracing_for
 
 log = structlog.get_logger("sinks.indexer")
 
@@ -162,12 +163,20 @@ async def _consume(
             await asyncio.sleep(delay)
             if stop.is_set():
                 return
+    tracing = tracing_for(settings, "indexer")
     try:
         indexer = Indexer(
-            settings.indexer, consumer, deliverer, topic_kinds(settings), context, metrics
+            settings.indexer,
+            consumer,
+            deliverer,
+            topic_kinds(settings),
+            context,
+            metrics,
+            tracing=tracing,
         )
         await indexer.run(stop)
     finally:
+        tracing.shutdown()
         # Leaves the group at once, so the partitions move to the other members without
         # waiting for the session to time out. Nothing is committed here: the loop did that.
         await consumer.stop()

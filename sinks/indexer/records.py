@@ -54,6 +54,7 @@ class Planned:
     raw: bytes | None
     actions: tuple[BulkAction, ...] = ()
     dead_letter: DeadLetter | None = None
+    traceparent: str | None = None  # only read when tracing is on (sitrep.tracing)
 
     @property
     def size(self) -> int:

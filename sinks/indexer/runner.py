@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ from sinks.indexer.delivery import Deliverer, DeliveryReport
 from sinks.indexer.metrics import IndexerMetrics
 from sinks.indexer.records import PlanContext, Planned, Position, TopicKind, plan_record
 from sinks.settings import IndexerSettings
+from sitrep.tracing import NOOP, Tracing, header_traceparent
 
 log = structlog.get_logger("sinks.indexer")
 
@@ -121,8 +122,10 @@ class Indexer:
         context: PlanContext,
         metrics: IndexerMetrics,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tracing: Tracing = NOOP,
     ) -> None:
         self._settings = settings
+        self._tracing = tracing
         self._consumer = consumer
         self._deliverer = deliverer
         self._topics = dict(topics)
@@ -199,11 +202,16 @@ class Indexer:
         # between its return and here: a revocation cannot slip in between.
         received = time.monotonic()
         at = self._clock()
+        traced = self._tracing.enabled
         for tp, records in polled.items():
             kind = self._topics[tp.topic]
             for record in records:
                 position = Position(tp.topic, tp.partition, record.offset, record.key)
                 planned = plan_record(kind, position, record.value, self._context, at)
+                if traced and kind is TopicKind.REPORTS and planned.actions:
+                    traceparent = header_traceparent(record.headers)
+                    if traceparent is not None:
+                        planned = replace(planned, traceparent=traceparent)
                 self._batch.add(planned, received)
         if received >= self._next_lag_at:
             self._next_lag_at = received + LAG_INTERVAL_S
@@ -216,6 +224,13 @@ class Indexer:
         future = asyncio.get_running_loop().run_in_executor(
             self._executor, self._deliverer.deliver, items
         )
+        if self._tracing.enabled:
+            # One span per traced report, child of its intake span, from the bulk's start
+            # to its end (the bulk of the whole batch: that is when the report is indexed).
+            traceparents = [p.traceparent for p in items if p.traceparent is not None]
+            spans = self._tracing.start_spans("indexer.index", traceparents)
+            if spans:
+                future.add_done_callback(lambda _done: self._tracing.end_spans(spans))
         self._inflight.append(_InFlight(future, next_offsets(items), len(items)))
 
     def _take_finished(self) -> list[_InFlight]:
