@@ -33,7 +33,7 @@ COPY streams/ streams/
 COPY sinks/ sinks/
 COPY sitrep/ sitrep/
 COPY bench/ bench/
-RUN pip wheel --wheel-dir /wheels .
+RUN pip wheel --wheel-dir /wheels ".[tracing]"
 
 # --- runtime: the installed wheels, the shipped rules and channel files, a non-root user ------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -54,7 +54,7 @@ RUN groupadd --system --gid 10001 sitrep \
 
 # --no-index: only the wheels of the builder, nothing fetched in this stage.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels sitrep \
+    pip install --no-index --find-links=/wheels "sitrep[tracing]" \
  && sitrep --version
 
 # Compiled at install time above; the non-root user could not write .pyc files anyway.
