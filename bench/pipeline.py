@@ -227,6 +227,7 @@ class SearchProbe:
     seen_at: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
+    give_up_at: float = float("inf")  # once stopped: when to stop looking for the rest
 
     def add(self, report_id: str, sent_at: float) -> None:
         with self.lock:
@@ -255,14 +256,12 @@ class SearchProbe:
                             self.seen_at[report_id] = now
             if self.stop.is_set():
                 time.sleep(0.2)
-                if time.time() > self._give_up_at:
+                if time.time() > self.give_up_at:
                     return
             time.sleep(0.1)
 
-    _give_up_at: float = float("inf")
-
     def finish(self, within_s: float) -> None:
-        self._give_up_at = time.time() + within_s
+        self.give_up_at = time.time() + within_s
         self.stop.set()
 
 
@@ -588,7 +587,8 @@ def _measure(
         target=statuses.follow, args=(settings, settings.kafka.topics.status), daemon=True
     ).start()
     probe = SearchProbe(es, f"{run}-reports")
-    threading.Thread(target=probe.follow, daemon=True).start()
+    prober = threading.Thread(target=probe.follow, daemon=True)
+    prober.start()
     sampler = Sampler()
     lags: list[LagSample] = []
     sending = threading.Event()
@@ -639,6 +639,7 @@ def _measure(
     admin.close()
     statuses.stop.set()
     probe.finish(within_s=10)
+    prober.join(15)  # its last searches before the client is closed
     deliveries = receiver_snapshot(pipeline)
 
     received = received_times(settings, settings.kafka.topics.reports)
