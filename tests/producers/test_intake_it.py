@@ -6,25 +6,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from producers.intake.run import intake_app
 from producers.tokens import add_grant, make_grant, new_token
 from schemas.registry import AreaRegistry
 from schemas.report import ReporterRole
 from sitrep.settings import Settings
+from tests.producers.conftest import serving
 
 pytestmark = pytest.mark.integration
 
@@ -71,28 +67,8 @@ def intake(
         }
     )
     settings = local_stack.model_copy(update={"intake": intake_settings})
-    with intake_app(settings) as app, _serving(app) as base, httpx.Client(base_url=base) as client:
+    with intake_app(settings) as app, serving(app) as base, httpx.Client(base_url=base) as client:
         yield Intake(client, tokens)
-
-
-@contextmanager
-def _serving(app: Any) -> Iterator[str]:
-    """The app behind a real uvicorn server on a free port, in a background thread."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def by_id(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

@@ -4,7 +4,6 @@ receiver in one trace, and with tracing off nothing of opentelemetry is even imp
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -12,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from sitrep.settings import Settings, TopicNames, TracingSettings
+from tests.producers.conftest import report_document, serving
 
 pytestmark = pytest.mark.integration
 
@@ -86,27 +86,6 @@ def otlp_receiver() -> Iterator[tuple[Receiver, str]]:
 
 
 @contextmanager
-def serving(app: Any) -> Iterator[str]:
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-
-
-@contextmanager
 def running_indexer(settings: Settings) -> Iterator[None]:
     from sinks.indexer.app import run_indexer
 
@@ -162,25 +141,6 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def a_report() -> dict[str, Any]:
-    now = datetime.now(UTC).replace(microsecond=0)
-    return {
-        "report_id": f"t-{uuid.uuid4().hex[:16]}",
-        "occurred_at": (now - timedelta(minutes=3)).isoformat(),
-        "received_at": now.isoformat(),
-        "district": "64.71",
-        "subdistrict": "64.71.01",
-        "kind": "incident",
-        "category": "clash",
-        "severity": 3,
-        "reporter": {"unit": "Polsek Balikpapan Timur", "role": "patrol"},
-        "source": "app",
-        "phase": "campaign",
-        "text": "Terjadi bentrokan antara pendukung paslon di Pasar Manggar.",
-        "schema_version": 1,
-    }
-
-
 def test_a_report_is_traced_from_intake_to_index(scratch: Settings) -> None:
     import httpx
 
@@ -201,7 +161,7 @@ def test_a_report_is_traced_from_intake_to_index(scratch: Settings) -> None:
         created_at=datetime.now(UTC),
     )
     add_grant(scratch.intake.tokens_file, grant)  # type: ignore[arg-type]
-    report = a_report()
+    report = report_document()
     es = clients.elasticsearch(scratch)
     names = IndexNames(scratch.indexer.index_prefix)
 
