@@ -820,15 +820,14 @@ async def _report_progress(runtime: WorkerRuntime, assigned: list[int]) -> None:
 
     for partition in assigned:
         tp = TP(topic, partition)
-        highwater = consumer.highwater(tp)
-        if highwater is None:
-            continue
         last = runtime.last_offsets.get(partition)
-        if last is None:
-            position = await consumer.position(tp)
-            done = position or 0
-        else:
-            done = last + 1
+        try:
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            done = (await consumer.position(tp) or 0) if last is None else last + 1
+        except _partition_revoked():
+            continue
         lags[partition] = max(0, highwater - done)
         runtime.metrics.lag.labels(partition=str(partition)).set(lags[partition])
     now = time.monotonic()
@@ -878,11 +877,25 @@ async def _fetched_all(runtime: WorkerRuntime, assigned: list[int]) -> bool:
     ):
         for partition in partitions:
             tp = TP(topic, partition)
-            highwater = consumer.highwater(tp)
-            position = await consumer.position(tp)
+            try:
+                highwater = consumer.highwater(tp)
+                position = await consumer.position(tp)
+            except _partition_revoked():
+                return False  # judged again on the next tick
             if highwater is None or position is None or position < highwater:
                 return False
     return True
+
+
+def _partition_revoked() -> tuple[type[BaseException], ...]:
+    """What aiokafka raises for a partition a rebalance has taken away.
+
+    A timer tick reads the assignment first and the offsets after some awaits; a rebalance
+    in between raised from the tick and crashed the whole worker.
+    """
+    from aiokafka.errors import IllegalStateError
+
+    return (AssertionError, IllegalStateError)
 
 
 # --- web -------------------------------------------------------------------------------------

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -368,3 +370,27 @@ def it(isolated: Isolated, tmp_path: Path) -> Iterator[Toolkit]:
     yield toolkit
     for worker in toolkit.started:
         worker.stop()
+
+
+T = TypeVar("T")
+
+
+def run_in_own_loop(scenario: Callable[[], Awaitable[T]]) -> T:
+    """``asyncio.run`` in a thread of its own: an earlier test of the session may have left an
+    event loop running in this one."""
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            results.append(asyncio.run(scenario()))  # type: ignore[arg-type]
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=main)
+    thread.start()
+    thread.join(60)
+    if errors:
+        raise errors[0]
+    assert results, "the scenario did not finish within 60 s"
+    return results[0]

@@ -4,16 +4,13 @@ and only those."""
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any
 
 from faust.transport.producer import ProducerBuffer
 
 from streams.app import drain_completely
-
-T = TypeVar("T")
+from tests.streams.conftest import run_in_own_loop
 
 
 class _Sent:
@@ -27,27 +24,6 @@ class _Sent:
         await asyncio.sleep(0.002)
         self.records.append(fut)
         fut.set_result(None)
-
-
-def _run(scenario: Callable[[], Awaitable[T]]) -> T:
-    """``asyncio.run`` in a thread of its own: an earlier test of the session may have left an
-    event loop running in this one."""
-    results: list[T] = []
-    errors: list[BaseException] = []
-
-    def main() -> None:
-        try:
-            results.append(asyncio.run(scenario()))  # type: ignore[arg-type]
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=main)
-    thread.start()
-    thread.join(60)
-    if errors:
-        raise errors[0]
-    assert results, "the scenario did not finish within 60 s"
-    return results[0]
 
 
 async def _buffer(sent: _Sent) -> ProducerBuffer:
@@ -71,7 +47,7 @@ def test_flush_returns_once_every_record_queued_before_it_was_delivered() -> Non
         await buffer.stop()
         return handed_over, len(queued)
 
-    handed_over, queued = _run(scenario)
+    handed_over, queued = run_in_own_loop(scenario)
     assert handed_over == queued
 
 
@@ -108,6 +84,6 @@ def test_flush_ends_while_the_agent_keeps_writing() -> None:
         await buffer.stop()
         return finished, left
 
-    finished, left = _run(scenario)
+    finished, left = run_in_own_loop(scenario)
     assert finished
     assert left > 0  # the flush did not wait for records written after it began
