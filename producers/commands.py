@@ -211,8 +211,8 @@ def produce(
     run goes on. The summary counts only what Kafka acknowledged.
 
     Exit status: 0 all accepted, 1 lines rejected (unless --allow-rejects), 3 Kafka did not
-    acknowledge everything (those reports were NOT accepted; re-run the file: downstream
-    de-duplicates by report_id).
+    acknowledge everything or a validation process died (those reports were NOT accepted;
+    re-run the file: downstream de-duplicates by report_id).
     """
     from producers.delivery import DeliveryTracker
     from producers.files import InputFormat, detect_format, read_inputs
@@ -252,7 +252,7 @@ def produce(
                         on_input=lambda parsed: advance(len(parsed.raw) + 1),
                     )
                 _accumulate(total, summary)
-                if summary.interrupted:
+                if summary.interrupted or summary.stopped_by:
                     break
         # The tracker is shared: its tally is the run's total.
         total.accepted = tracker.tally.accepted
@@ -268,6 +268,7 @@ def _accumulate(total: Any, summary: Any) -> None:
     total.rejected.update(summary.rejected)
     total.seconds += summary.seconds
     total.interrupted = total.interrupted or summary.interrupted
+    total.stopped_by = total.stopped_by or summary.stopped_by
 
 
 def _exit_status(summary: Any, allow_rejects: bool) -> int:
@@ -300,6 +301,12 @@ def _print_summary(summary: Any, reports_topic: str, deadletter_topic: str, as_j
         )
     if summary.interrupted:
         click.echo("interrupted: the counts cover what was read before Ctrl-C", err=True)
+    if summary.stopped_by:
+        click.echo(
+            f"stopped: {summary.stopped_by}; the rest was not sent, run the input again "
+            "(downstream de-duplicates by report_id)",
+            err=True,
+        )
 
 
 @contextlib.contextmanager

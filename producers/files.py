@@ -15,12 +15,15 @@ import csv
 import io
 import itertools
 import multiprocessing
+import pickle
+import queue
 import signal
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from multiprocessing.pool import AsyncResult
+from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Final
@@ -182,34 +185,62 @@ def read_inputs(
 
 
 class ValidationPool:
-    """Validation in worker processes, results in input order.
+    """Validation in forked worker processes, results in input order.
+
+    Plain pipes, no ``multiprocessing.Pool``: the Pool's three helper threads fought the
+    Kafka sender thread for this process's GIL and cost more than the validation saved. Here
+    this thread frames, sends each chunk to the workers in turn and reads their answers; a
+    reader thread in each worker takes chunks off the pipe at once, so neither side can block
+    the other while both write.
 
     The workers are forked, so they share the parent's already-loaded area registry pages;
     create the pool before any Kafka client (a fork must not copy a process with running
-    client threads). Each worker holds (registry, defaults) set once by the initializer.
+    client threads).
     """
 
     def __init__(self, workers: int, registry: AreaRegistry, defaults: Defaults) -> None:
         self._depth = 2 * workers + 1
         context = multiprocessing.get_context("fork")
-        self._pool = context.Pool(workers, initializer=_init_worker, initargs=(registry, defaults))
+        self._workers: list[tuple[Any, Connection]] = []
+        for _ in range(workers):
+            parent_end, child_end = context.Pipe(duplex=True)
+            # The fork copies every parent end made so far; the child closes them, or a worker
+            # would never see the parent hang up on another one.
+            parent_ends = [end for _, end in self._workers] + [parent_end]
+            process = context.Process(
+                target=_serve_chunks,
+                args=(child_end, parent_ends, registry, defaults),
+                daemon=True,
+            )
+            process.start()
+            child_end.close()
+            self._workers.append((process, parent_end))
+        self._turn = itertools.cycle(self._workers)
 
     def validate(self, framed: Iterable[Frame]) -> Iterator[ParsedInput]:
-        """Validated inputs in order; at most ``depth`` chunks are read ahead (bounded memory,
-        unlike Pool.imap, which drains its whole input)."""
-        window: deque[tuple[list[Frame], AsyncResult[list[Outbound | Rejection]]]] = deque()
+        """Validated inputs in order; at most ``depth`` chunks are in flight (bounded memory)."""
+        window: deque[tuple[list[Frame], Any, Connection]] = deque()
         for chunk in _chunked(framed, CHUNK):
+            process, connection = next(self._turn)
             # Plain tuples cross the process border: they pickle much faster than dataclasses.
             work = [(frame.line, frame.raw, frame.row) for frame in chunk]
-            window.append((chunk, self._pool.apply_async(_validate_chunk, (work,))))
+            try:
+                connection.send_bytes(pickle.dumps(work, pickle.HIGHEST_PROTOCOL))
+            except OSError:
+                raise ValidationWorkerDied(_died(process, chunk)) from None
+            window.append((chunk, process, connection))
             if len(window) >= self._depth:
                 yield from _joined(*window.popleft())
         while window:
             yield from _joined(*window.popleft())
 
     def close(self) -> None:
-        self._pool.terminate()
-        self._pool.join()
+        for process, connection in self._workers:
+            connection.close()  # the worker's reader sees the end and the worker exits
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+                process.join()
 
     def __enter__(self) -> ValidationPool:
         return self
@@ -223,11 +254,25 @@ class ValidationPool:
         self.close()
 
 
-def _joined(
-    chunk: list[Frame], pending: AsyncResult[list[Outbound | Rejection]]
-) -> Iterator[ParsedInput]:
-    for frame, result in zip(chunk, pending.get(), strict=True):
+class ValidationWorkerDied(RuntimeError):
+    """A validation process ended before answering (killed, or out of memory)."""
+
+
+def _joined(chunk: list[Frame], process: Any, connection: Connection) -> Iterator[ParsedInput]:
+    try:
+        results: list[Outbound | Rejection] = pickle.loads(connection.recv_bytes())
+    except (EOFError, OSError):
+        raise ValidationWorkerDied(_died(process, chunk)) from None
+    for frame, result in zip(chunk, results, strict=True):
         yield ParsedInput(frame.line, frame.raw, result)
+
+
+def _died(process: Any, chunk: list[Frame]) -> str:
+    process.join(timeout=1)  # for its exit code
+    return (
+        f"validation process {process.pid} ended (exit code {process.exitcode}) "
+        f"before validating lines {chunk[0].line}-{chunk[-1].line}"
+    )
 
 
 def _chunked(items: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
@@ -236,19 +281,31 @@ def _chunked(items: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
         yield chunk
 
 
-# The worker process's own state, set once by the pool initializer (never in the parent).
-_worker_state: dict[str, Any] = {}
-
-
-def _init_worker(registry: AreaRegistry, defaults: Defaults) -> None:
+def _serve_chunks(
+    connection: Connection,
+    parent_ends: list[Connection],
+    registry: AreaRegistry,
+    defaults: Defaults,
+) -> None:
+    """A validation worker: chunks in, results out, in order, until the parent hangs up."""
     # Ctrl-C is the parent's to handle (it flushes and summarises); workers just end with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker_state["registry"] = registry
-    _worker_state["defaults"] = defaults
+    for end in parent_ends:
+        end.close()
+    inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
 
+    def receive() -> None:
+        try:
+            while True:
+                inbox.put(connection.recv_bytes())
+        except (EOFError, OSError):
+            inbox.put(None)
 
-def _validate_chunk(
-    work: list[tuple[int, bytes, dict[str | None, str | None] | None]],
-) -> list[Outbound | Rejection]:
-    registry, defaults = _worker_state["registry"], _worker_state["defaults"]
-    return [_validate(line, raw, row, registry, defaults) for line, raw, row in work]
+    threading.Thread(target=receive, daemon=True).start()
+    while (payload := inbox.get()) is not None:
+        work: list[tuple[int, bytes, dict[str | None, str | None] | None]] = pickle.loads(payload)
+        results = [_validate(line, raw, row, registry, defaults) for line, raw, row in work]
+        try:
+            connection.send_bytes(pickle.dumps(results, pickle.HIGHEST_PROTOCOL))
+        except OSError:  # the parent is gone
+            return

@@ -16,7 +16,7 @@ import structlog
 from kafka.errors import KafkaError
 
 from producers.delivery import DeliveryTracker, ReportWriter
-from producers.files import ParsedInput
+from producers.files import ParsedInput, ValidationWorkerDied
 from producers.records import Outbound, Rejection
 from schemas.deadletter import Stage
 
@@ -51,6 +51,7 @@ class PumpSummary:
     failed_dead_letters: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    stopped_by: str | None = None  # why reading stopped before the end of the input
 
     @property
     def rejected_total(self) -> int:
@@ -59,7 +60,7 @@ class PumpSummary:
     @property
     def complete(self) -> bool:
         """Every input is accounted for in Kafka (as a report or as a dead letter)."""
-        return not self.failed_reports and not self.failed_dead_letters
+        return not self.failed_reports and not self.failed_dead_letters and not self.stopped_by
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -72,6 +73,7 @@ class PumpSummary:
             "dead_letters_not_acknowledged": self.failed_dead_letters,
             "seconds": round(self.seconds, 3),
             "interrupted": self.interrupted,
+            "stopped_by": self.stopped_by,
         }
 
 
@@ -104,6 +106,10 @@ def pump(
     except KeyboardInterrupt:
         # Stop reading, but deliver and count what was already handed to the producer.
         summary.interrupted = True
+    except ValidationWorkerDied as exc:
+        # The rest of the input was never validated: say so, and deliver what was handed over.
+        summary.stopped_by = str(exc)
+        log.error("reading stopped", reason=summary.stopped_by, read=summary.read)
     finally:
         try:
             writer.flush(timeout_s=flush_timeout_s)

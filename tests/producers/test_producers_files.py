@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from producers.files import (
     InputFormat,
     ValidationPool,
+    ValidationWorkerDied,
     csv_frames,
     detect_format,
     jsonl_frames,
@@ -83,3 +88,24 @@ def test_validation_pool_gives_the_same_results_in_the_same_order(
     with ValidationPool(2, registry, Defaults()) as pool:
         pooled = list(read_inputs(io.BytesIO(data), InputFormat.JSONL, registry, Defaults(), pool))
     assert pooled == alone
+
+
+def test_a_killed_validation_process_is_a_clear_error_not_a_hang(
+    registry: AreaRegistry, make_report: MakeReport
+) -> None:
+    data = _mixed_file(make_report, 1300)
+    with ValidationPool(1, registry, Defaults()) as pool:
+        ((process, _),) = pool._workers
+        os.kill(process.pid, signal.SIGKILL)
+        process.join(10)
+        died = r"ended \(exit code -9\) before validating lines 1-"
+        with pytest.raises(ValidationWorkerDied, match=died):
+            list(read_inputs(io.BytesIO(data), InputFormat.JSONL, registry, Defaults(), pool))
+
+
+def test_closing_the_pool_ends_its_processes(registry: AreaRegistry) -> None:
+    pool = ValidationPool(2, registry, Defaults())
+    processes = [process for process, _ in pool._workers]
+    assert all(process.is_alive() for process in processes)
+    pool.close()
+    assert [process.exitcode for process in processes] == [0, 0]  # left on their own, not killed
