@@ -6,9 +6,11 @@ after the run, removed afterwards), and the reads the invariants are checked on.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -73,6 +75,8 @@ class RoleProcess:
         self.log_file = log_file
         self.ready = ready
         self.process: subprocess.Popen[bytes] | None = None
+        # Bytes any one file may grow to (RLIMIT_FSIZE): a full disk, for the next start.
+        self.file_size_limit: int | None = None
         self.starts = 0
         self.crashes = 0  # exits nobody asked for
         self.killed = False  # by the fault, which starts it again itself
@@ -83,14 +87,27 @@ class RoleProcess:
 
     def start(self, wait: bool = True) -> None:
         sitrep = str(Path(sys.executable).with_name("sitrep"))
+        limit = self.file_size_limit
         with self.log_file.open("ab") as out:
             self.process = subprocess.Popen(
                 [sitrep, *self.args],
                 env=self.env,
-                stdout=out,
+                # Under a file size limit the log goes through this process: only the role's
+                # own files are on the full disk, its log is not.
+                stdout=out if limit is None else subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a kill reaches this process only
             )
+        if limit is not None:
+            # Set before the role gets past its imports. Python ignores SIGXFSZ, so a write
+            # beyond the limit fails with EFBIG as a full disk fails with ENOSPC.
+            resource.prlimit(self.process.pid, resource.RLIMIT_FSIZE, (limit, limit))
+            threading.Thread(
+                target=_copy_output,
+                args=(self.process.stdout, self.log_file),
+                name=f"{self.name}-log",
+                daemon=True,
+            ).start()
         self.starts += 1
         self.killed = False
         if wait and self.ready is not None:
@@ -127,6 +144,13 @@ class RoleProcess:
             return self.log_file.read_text(errors="replace")[-chars:]
         except FileNotFoundError:
             return ""
+
+
+def _copy_output(stream: Any, log_file: Path) -> None:
+    with log_file.open("ab") as out:
+        for line in stream:
+            out.write(line)
+            out.flush()
 
 
 def _http_ok(url: str) -> Callable[[], bool]:
@@ -290,7 +314,7 @@ class Pipeline:
     def supervise(self) -> list[str]:
         """Start again what exited by itself (as systemd or Kubernetes would); the names."""
         restarted = []
-        for role in self.roles.values():
+        for role in list(self.roles.values()):  # a fault may take a role out meanwhile
             if role.process is not None and not role.alive and not role.killed:
                 role.crashes += 1
                 log.warning("role exited, starting it again", role=role.name)

@@ -7,6 +7,7 @@ A scenario names its fault, how many workers the pipeline runs, and whether it i
 
 from __future__ import annotations
 
+import resource
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -106,6 +107,43 @@ def wipe_state_store(ctx: FaultContext) -> None:
     process.start(wait=False)
 
 
+FULL_DISK_FILE_BYTES: Final = 16 * 1024
+
+
+def full_state_disk(seconds: float) -> Fault:
+    """For ``seconds`` no file the worker writes may grow past 16 KiB (RLIMIT_FSIZE), as on a
+    full volume: its RocksDB writes fail and it exits; started again meanwhile, it fails again.
+    Then space is back and it must rebuild from the changelog what it could not write."""
+
+    def inject(ctx: FaultContext) -> None:
+        # Its restarts while the disk is full are this fault's, not crashes to report.
+        process = ctx.pipeline.roles.pop("worker")
+        process.file_size_limit = FULL_DISK_FILE_BYTES
+        assert process.process is not None
+        limit = (FULL_DISK_FILE_BYTES, FULL_DISK_FILE_BYTES)
+        resource.prlimit(process.process.pid, resource.RLIMIT_FSIZE, limit)
+        log.info("state disk full", seconds=seconds, pid=process.process.pid)
+        exits = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if not process.alive:
+                assert process.process is not None
+                exits.append(process.process.returncode)
+                time.sleep(RESTART_AFTER_S)
+                process.start(wait=False)
+            time.sleep(0.2)
+        log.info("state disk has space again", exits_while_full=exits)
+        process.file_size_limit = None
+        process.kill9()
+        time.sleep(RESTART_AFTER_S)
+        process.start(wait=False)
+        ctx.pipeline.roles["worker"] = process
+        if not exits:
+            raise RuntimeError(f"the worker did not fail on the full disk within {seconds:.0f} s")
+
+    return inject
+
+
 def bad_channels(seconds: float) -> Fault:
     """One channel answers 500, another hangs past the notifier's timeout; the rest work."""
 
@@ -144,6 +182,11 @@ SCENARIOS: Final = (
         corrupt_state_store,
     ),
     Scenario("lost-state-store", "the worker's state folder deleted", wipe_state_store),
+    Scenario(
+        "state-disk-full",
+        "for 20 s the worker's files cannot grow (disk full); it fails, then space is back",
+        full_state_disk(20),
+    ),
     Scenario(
         "bad-channels",
         "for 20 s one channel answers 500 and one hangs past the timeout",
