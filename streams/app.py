@@ -43,6 +43,7 @@ from streams.render import (
     comparable,
     render_area,
     render_province,
+    roll_up,
     status_bytes,
     windows_of,
 )
@@ -569,9 +570,11 @@ def _wire(runtime: WorkerRuntime) -> None:
                 await _process_batch(runtime, events)
 
     async def province_rollup(stream: Any) -> None:
-        async for event in stream.events():
-            with exit_on_failure("province-rollup", 1):
-                _roll_up(runtime, event)
+        async for events in stream.take_events(
+            settings.batch_size, within=settings.batch_within_ms / 1000
+        ):
+            with exit_on_failure("province-rollup", len(events)):
+                _roll_up(runtime, events)
 
     async def emit() -> None:
         if runtime.stopping or runtime.app.tables.recovery.in_recovery:
@@ -720,17 +723,29 @@ async def _tick_rules(
             await alerting.publish(alerts)
 
 
-def _roll_up(runtime: WorkerRuntime, event: Any) -> None:
-    try:
-        status = AreaStatus.model_validate_json(event.message.value)
-    except ValueError:
-        log.warning("unreadable roll-up record skipped", offset=event.message.offset)
-        return
-    province = status.area_code.split(".")[0]
-    raw = runtime.provinces.get(province.encode())
-    state = ProvinceState.decode(raw) if raw else ProvinceState(province, {})
-    runtime.provinces[province.encode()] = state.with_regency(status).encode()
-    runtime.dirty_provinces.add(province)
+def _roll_up(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
+    """Each province's state is read and written once per batch.
+
+    It holds every regency's status, so decoding and encoding it for each regency record cost
+    more than the status engine itself with the nationwide registry.
+    """
+    changes: dict[str, list[AreaStatus]] = {}
+    last_event: dict[str, Any] = {}
+    for event in events:
+        try:
+            status = AreaStatus.model_validate_json(event.message.value)
+        except ValueError:
+            log.warning("unreadable roll-up record skipped", offset=event.message.offset)
+            continue
+        province = status.area_code.split(".")[0]
+        changes.setdefault(province, []).append(status)
+        last_event[province] = event  # keyed by province: names its table partition
+    for province, statuses in changes.items():
+        with partition_of(last_event[province]):
+            raw = runtime.provinces.get(province.encode())
+            state = ProvinceState.decode(raw) if raw else ProvinceState(province, {})
+            runtime.provinces[province.encode()] = roll_up(state, statuses).encode()
+        runtime.dirty_provinces.add(province)
     runtime.last_activity = time.monotonic()
 
 

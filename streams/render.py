@@ -13,7 +13,7 @@ strongest contributors overall.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
@@ -184,6 +184,13 @@ class ProvinceState:
             datetime.fromisoformat(data["changed_at"]) if data["changed_at"] else None,
             data["reason"],
         )
+
+
+def roll_up(state: ProvinceState, statuses: Iterable[AreaStatus]) -> ProvinceState:
+    """The province after its regencies' statuses, in the order they were published."""
+    for status in statuses:
+        state = state.with_regency(status)
+    return state
 
 
 def rolled_up_level(statuses: Sequence[AreaStatus] | Any) -> StatusLevel:

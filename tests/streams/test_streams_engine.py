@@ -6,6 +6,7 @@ import json
 import random
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,10 +14,18 @@ import pytest
 from schemas.deadletter import Reason
 from schemas.registry import AreaRegistry
 from schemas.status import StatusLevel
+from streams.app import _roll_up
 from streams.area import AreaState
 from streams.engine import Envelope, PartitionClock, PartitionEngine, Table
 from streams.partitions import partition_for_key
-from streams.render import ProvinceState, comparable, render_area, render_province
+from streams.render import (
+    ProvinceState,
+    comparable,
+    render_area,
+    render_province,
+    roll_up,
+    status_bytes,
+)
 from streams.scoring import ScoringConfig
 
 Report = Callable[..., dict[str, Any]]
@@ -156,6 +165,49 @@ def test_province_rolls_up_regencies(
     assert status.open_incidents == 2
     assert "64.71" in status.change_reason
     assert ProvinceState.decode(province.encode()) == province
+
+
+class _Event:
+    """A roll-up record as the agent gets it (Faust keeps a weak reference to the current one)."""
+
+    def __init__(self, value: bytes, offset: int) -> None:
+        self.message = SimpleNamespace(value=value, offset=offset)
+
+
+class _CountingTable(dict[bytes, bytes]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.writes += 1
+        super().__setitem__(key, value)
+
+
+def test_a_roll_up_batch_writes_each_province_once_and_ends_as_one_by_one(
+    harness: Any, report: Report
+) -> None:
+    harness.feed(
+        report(0, district="64.71", subdistrict=None, category="riot", severity=5),
+        report(1, district="64.72", subdistrict=None, category="hoax", severity=2),
+        report(2, district="64.71", subdistrict=None, category="clash", severity=4),
+    )
+    published = [harness.status("64.71", 0), harness.status("64.72", 1), harness.status("64.71")]
+    one_by_one = ProvinceState("64", {})
+    for status in published:
+        one_by_one = one_by_one.with_regency(status)
+
+    runtime = SimpleNamespace(provinces=_CountingTable(), dirty_provinces=set(), last_activity=0.0)
+    events = [_Event(status_bytes(status), offset) for offset, status in enumerate(published)]
+    events.insert(1, _Event(b"{broken", 99))
+    _roll_up(runtime, events)  # type: ignore[arg-type]
+
+    assert runtime.provinces.writes == 1
+    assert runtime.dirty_provinces == {"64"}
+    assert ProvinceState.decode(runtime.provinces[b"64"]) == roll_up(
+        ProvinceState("64", {}), published
+    )
+    assert ProvinceState.decode(runtime.provinces[b"64"]) == one_by_one
 
 
 # --- determinism: batch sizes and crashes ------------------------------------------------------
