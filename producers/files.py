@@ -11,6 +11,7 @@ separate process (``ValidationPool``) while this process feeds Kafka.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -220,19 +221,27 @@ class ValidationPool:
     def validate(self, framed: Iterable[Frame]) -> Iterator[ParsedInput]:
         """Validated inputs in order; at most ``depth`` chunks are in flight (bounded memory)."""
         window: deque[tuple[list[Frame], Any, Connection]] = deque()
-        for chunk in _chunked(framed, CHUNK):
-            process, connection = next(self._turn)
-            # Plain tuples cross the process border: they pickle much faster than dataclasses.
-            work = [(frame.line, frame.raw, frame.row) for frame in chunk]
-            try:
-                connection.send_bytes(pickle.dumps(work, pickle.HIGHEST_PROTOCOL))
-            except OSError:
-                raise ValidationWorkerDied(_died(process, chunk)) from None
-            window.append((chunk, process, connection))
-            if len(window) >= self._depth:
+        try:
+            for chunk in _chunked(framed, CHUNK):
+                process, connection = next(self._turn)
+                # Plain tuples cross the process border: they pickle much faster than
+                # dataclasses.
+                work = [(frame.line, frame.raw, frame.row) for frame in chunk]
+                try:
+                    connection.send_bytes(pickle.dumps(work, pickle.HIGHEST_PROTOCOL))
+                except OSError:
+                    raise ValidationWorkerDied(_died(process, chunk)) from None
+                window.append((chunk, process, connection))
+                if len(window) >= self._depth:
+                    yield from _joined(*window.popleft())
+            while window:
                 yield from _joined(*window.popleft())
-        while window:
-            yield from _joined(*window.popleft())
+        finally:
+            # Left early (Ctrl-C, an error): read the answers nobody will use, or the next
+            # input would be paired with them.
+            for _, _, connection in window:
+                with contextlib.suppress(EOFError, OSError):
+                    connection.recv_bytes()
 
     def close(self) -> None:
         for process, connection in self._workers:

@@ -109,3 +109,19 @@ def test_closing_the_pool_ends_its_processes(registry: AreaRegistry) -> None:
     assert all(process.is_alive() for process in processes)
     pool.close()
     assert [process.exitcode for process in processes] == [0, 0]  # left on their own, not killed
+
+
+def test_a_pool_left_mid_input_gives_right_answers_to_the_next_one(
+    registry: AreaRegistry, make_report: MakeReport
+) -> None:
+    first = _mixed_file(make_report, 2000)
+    second = b"\n".join(json.dumps(make_report(f"n-{i}")).encode() for i in range(700)) + b"\n"
+    alone = list(read_inputs(io.BytesIO(second), InputFormat.JSONL, registry, Defaults()))
+    with ValidationPool(1, registry, Defaults()) as pool:
+        left = read_inputs(io.BytesIO(first), InputFormat.JSONL, registry, Defaults(), pool)
+        assert next(left).line == 1
+        left.close()  # as when the producer stops reading (Ctrl-C)
+        pooled = list(
+            read_inputs(io.BytesIO(second), InputFormat.JSONL, registry, Defaults(), pool)
+        )
+    assert pooled == alone
