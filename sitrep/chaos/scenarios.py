@@ -118,26 +118,28 @@ def full_state_disk(seconds: float) -> Fault:
     def inject(ctx: FaultContext) -> None:
         # Its restarts while the disk is full are this fault's, not crashes to report.
         process = ctx.pipeline.roles.pop("worker")
-        process.file_size_limit = FULL_DISK_FILE_BYTES
-        assert process.process is not None
-        limit = (FULL_DISK_FILE_BYTES, FULL_DISK_FILE_BYTES)
-        resource.prlimit(process.process.pid, resource.RLIMIT_FSIZE, limit)
-        log.info("state disk full", seconds=seconds, pid=process.process.pid)
-        exits = []
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if not process.alive:
-                assert process.process is not None
-                exits.append(process.process.returncode)
-                time.sleep(RESTART_AFTER_S)
-                process.start(wait=False)
-            time.sleep(0.2)
-        log.info("state disk has space again", exits_while_full=exits)
-        process.file_size_limit = None
-        process.kill9()
-        time.sleep(RESTART_AFTER_S)
-        process.start(wait=False)
-        ctx.pipeline.roles["worker"] = process
+        exits: list[int | None] = []
+        try:
+            process.file_size_limit = FULL_DISK_FILE_BYTES
+            assert process.process is not None
+            limit = (FULL_DISK_FILE_BYTES, FULL_DISK_FILE_BYTES)
+            resource.prlimit(process.process.pid, resource.RLIMIT_FSIZE, limit)
+            log.info("state disk full", seconds=seconds, pid=process.process.pid)
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                if not process.alive:
+                    assert process.process is not None
+                    exits.append(process.process.returncode)
+                    time.sleep(RESTART_AFTER_S)
+                    process.start(wait=False)
+                time.sleep(0.2)
+        finally:
+            log.info("state disk has space again", exits_while_full=exits)
+            process.file_size_limit = None
+            process.kill9()
+            time.sleep(RESTART_AFTER_S)
+            process.start(wait=False)
+            ctx.pipeline.roles["worker"] = process
         if not exits:
             raise RuntimeError(f"the worker did not fail on the full disk within {seconds:.0f} s")
 
