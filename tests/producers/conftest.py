@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import uvicorn
 
 from schemas.registry import AreaRegistry, default_registry
 from sitrep.settings import Settings
@@ -144,23 +140,3 @@ def topic_tail(local_stack: Settings) -> Iterator[Callable[[], TopicTail]]:
     yield make
     for tail in tails:
         tail.close()
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """The app behind a real uvicorn server on a free port, in a background thread."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)

@@ -20,7 +20,7 @@ from producers.tokens import add_grant, make_grant, new_token
 from schemas.registry import AreaRegistry
 from schemas.report import ReporterRole
 from sitrep.settings import Settings
-from tests.producers.conftest import serving
+from tests.uvicorn_server import serving
 
 pytestmark = pytest.mark.integration
 

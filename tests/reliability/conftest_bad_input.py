@@ -10,11 +10,9 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -25,6 +23,7 @@ import pytest
 import yaml
 
 from sitrep.settings import Settings
+from tests.uvicorn_server import serving
 
 CORPUS = Path(__file__).parent / "corpus"
 EntryPoint = Literal["intake", "produce", "worker"]
@@ -296,31 +295,6 @@ class IntakeServer:
     @property
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """The app behind a real uvicorn server on a free port, in a background thread."""
-    import threading
-
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from sitrep.settings import Settings, TopicNames, TracingSettings
-from tests.producers.conftest import report_document, serving
+from tests.producers.conftest import report_document
+from tests.uvicorn_server import serving
 
 pytestmark = pytest.mark.integration
 
