@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ssl
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sitrep.settings import Settings
 
@@ -13,6 +16,9 @@ if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
     from elasticsearch import Elasticsearch
     from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+Client = TypeVar("Client")
+LOGIN_CHECK_TIMEOUT_S = 10.0
 
 
 def kafka_options(settings: Settings) -> dict[str, Any]:
@@ -39,11 +45,79 @@ def kafka_ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
+def kafka_login_refusal(settings: Settings, servers: str | list[str] | None = None) -> str | None:
+    """The brokers' answer when they refuse this client's SASL login; None when it is
+    accepted, when no SASL is configured, or when no broker answers at all.
+
+    kafka-python (3.0) retries a refused login until its bootstrap timeout and then says only
+    "Unable to bootstrap" (the refusal is merely logged), so one aiokafka connection asks.
+    """
+    kafka = settings.kafka
+    if not kafka.uses_sasl:
+        return None
+    options = kafka.client_options()
+    del options["bootstrap_servers"]
+    context = kafka_ssl_context(settings)
+    servers = servers or kafka.bootstrap_servers
+    addresses = servers.split(",") if isinstance(servers, str) else servers
+
+    async def ask() -> str | None:
+        from aiokafka.conn import create_conn
+        from aiokafka.errors import KafkaError, SaslAuthenticationFailed
+
+        for server in addresses:
+            host, _, port = server.strip().rpartition(":")
+            try:
+                connection = await asyncio.wait_for(
+                    create_conn(
+                        host.strip("[]"),
+                        int(port),
+                        client_id="sitrep-login-check",
+                        ssl_context=context,
+                        **options,
+                    ),
+                    LOGIN_CHECK_TIMEOUT_S,
+                )
+            except SaslAuthenticationFailed as exc:
+                return str(exc.args[0]) if exc.args else str(exc)
+            except (OSError, TimeoutError, KafkaError, ValueError):
+                continue  # this one does not answer; maybe another does
+            connection.close()
+            return None
+        return None
+
+    # A thread of its own: the caller may be inside a running event loop.
+    answers: list[str | None] = []
+    thread = threading.Thread(target=lambda: answers.append(asyncio.run(ask())), daemon=True)
+    thread.start()
+    thread.join(LOGIN_CHECK_TIMEOUT_S * 2)
+    return answers[0] if answers else None
+
+
+def _bootstrapped(
+    settings: Settings, build: Callable[..., Client], options: dict[str, Any]
+) -> Client:
+    """``build(**options)``, with a refused SASL login reported as such instead of as
+    kafka-python's bootstrap timeout (SaslAuthenticationFailedError, a KafkaError)."""
+    from kafka.errors import KafkaTimeoutError, SaslAuthenticationFailedError
+
+    try:
+        return build(**options)
+    except KafkaTimeoutError:
+        refusal = kafka_login_refusal(settings, options.get("bootstrap_servers"))
+        if refusal is None:
+            raise
+        raise SaslAuthenticationFailedError(
+            f"Kafka refused the SASL login of user {settings.kafka.sasl_username!r} "
+            f"({refusal}); check SITREP_KAFKA__SASL_USERNAME and SITREP_KAFKA__SASL_PASSWORD"
+        ) from None
+
+
 def kafka_admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:
     from kafka import KafkaAdminClient
 
     options = {"client_id": "sitrep-admin", **kafka_options(settings)}
-    return KafkaAdminClient(**{**options, **overrides})
+    return _bootstrapped(settings, KafkaAdminClient, {**options, **overrides})
 
 
 def kafka_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
@@ -57,7 +131,7 @@ def kafka_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "linger_ms": 5,
         **kafka_options(settings),
     }
-    return KafkaProducer(**{**options, **overrides})
+    return _bootstrapped(settings, KafkaProducer, {**options, **overrides})
 
 
 def kafka_consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaConsumer:
@@ -69,7 +143,11 @@ def kafka_consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaC
         "auto_offset_reset": "earliest",
         **kafka_options(settings),
     }
-    return KafkaConsumer(*topics, **{**options, **overrides})
+
+    def build(**final: Any) -> KafkaConsumer:
+        return KafkaConsumer(*topics, **final)
+
+    return _bootstrapped(settings, build, {**options, **overrides})
 
 
 def aiokafka_consumer(settings: Settings, **overrides: Any) -> AIOKafkaConsumer:

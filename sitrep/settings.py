@@ -140,6 +140,13 @@ class StackSettings(_Section):
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
+    kafka_sasl: bool = Field(
+        default=False,
+        description=(
+            "SASL/PLAIN on Kafka's client listener: the one user is SITREP_KAFKA__SASL_USERNAME "
+            "with SITREP_KAFKA__SASL_PASSWORD (clients need SECURITY_PROTOCOL=SASL_PLAINTEXT)"
+        ),
+    )
     es_port: int = 9200
     es_heap: str = "512m"
     java: str | None = None

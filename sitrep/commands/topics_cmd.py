@@ -23,11 +23,13 @@ def ensure(ctx: Context) -> None:
 
     Partitions default to 6 (SITREP_KAFKA__PARTITIONS); sitrep.status is compacted.
     """
-    from kafka.errors import KafkaError, KafkaTimeoutError
+    from kafka.errors import KafkaError, KafkaTimeoutError, SaslAuthenticationFailedError
 
     try:
         with quiet_library_logs():
             admin = clients.kafka_admin(ctx.settings, bootstrap_timeout_ms=10_000)
+    except SaslAuthenticationFailedError as exc:
+        fail(str(exc.args[0]))
     except KafkaTimeoutError:
         fail(
             f"no Kafka broker answers at {ctx.settings.kafka.bootstrap_servers}; "

@@ -105,6 +105,11 @@ class Service(abc.ABC):
     @abc.abstractmethod
     def ready(self) -> bool: ...
 
+    def preflight(self, running: bool) -> None:
+        """Raise StackError for settings this service cannot run (or is not running) with,
+        before anything is started or waited for."""
+        return None
+
     @property
     def pid_file(self) -> Path:
         return self.layout.run / f"{self.name}.pid"
@@ -129,6 +134,7 @@ class Service(abc.ABC):
         """Start the process if it is not running yet, without waiting for it to serve."""
         began = time.monotonic()
         running = process.running_record(self.pid_file)
+        self.preflight(running is not None)
         if running is not None:
             return Launch(self, running, began, started=False)
         if process.port_open("127.0.0.1", self.port):

@@ -8,7 +8,6 @@ offset), the worker keeps running, and every valid report around the bad ones is
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.processes import terminate
 from tests.reliability.conftest_bad_input import (
     BadInputStack,
     Case,
@@ -110,12 +110,7 @@ class Worker:
     def stop(self) -> None:
         if self.alive:
             assert self.process is not None
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+            terminate(self.process)
 
     def tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():

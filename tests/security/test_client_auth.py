@@ -247,3 +247,66 @@ def test_secrets_stay_hidden_in_the_settings(
     shown = repr(settings) + settings.model_dump_json()
     for secret in (SASL_PASSWORD, ES_PASSWORD, "sandi-kunci", "kunci-api"):
         assert secret not in shown
+
+
+def test_a_refused_sasl_login_is_reported_as_such(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, certificate: tuple[Path, Path]
+) -> None:
+    """kafka-python retries a refused login until its bootstrap timeout and then reports only
+    the timeout; the clients ask the brokers why and raise that instead."""
+    import kafka
+    from kafka.errors import KafkaTimeoutError, SaslAuthenticationFailedError
+
+    class Unbootstrappable:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            raise KafkaTimeoutError("Unable to bootstrap from ['k1.example:9093']")
+
+    for name in ("KafkaProducer", "KafkaConsumer", "KafkaAdminClient"):
+        monkeypatch.setattr(kafka, name, Unbootstrappable)
+    cert, key = certificate
+    settings = secured(monkeypatch, tmp_path, cert, key)
+    asked: list[object] = []
+
+    def refusal(_: Settings, servers: object = None) -> str | None:
+        asked.append(servers)
+        return "Authentication failed: Invalid username or password"
+
+    monkeypatch.setattr(clients, "kafka_login_refusal", refusal)
+    builders = (clients.kafka_producer, clients.kafka_consumer, clients.kafka_admin)
+    for build in builders:
+        with pytest.raises(SaslAuthenticationFailedError) as refused:
+            build(settings)
+        message = str(refused.value)
+        assert "Kafka refused the SASL login of user 'sitrep'" in message
+        assert (
+            "Invalid username or password" in message and "SITREP_KAFKA__SASL_PASSWORD" in message
+        )
+        assert SASL_PASSWORD not in message
+    assert asked == [["k1.example:9093", "k2.example:9093"]] * 3
+
+    # Nothing refused (no broker answers, say): the timeout stays what it was.
+    monkeypatch.setattr(clients, "kafka_login_refusal", lambda *_: None)
+    with pytest.raises(KafkaTimeoutError):
+        clients.kafka_admin(settings)
+
+
+def test_the_login_check_asks_only_with_sasl_and_gives_up_on_silence(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import socket
+
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nobody = f"127.0.0.1:{closed.getsockname()[1]}"
+    plain = load_settings(kafka={"bootstrap_servers": nobody})
+    assert clients.kafka_login_refusal(plain) is None
+    sasl = load_settings(
+        kafka={
+            "bootstrap_servers": nobody,
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_username": "sitrep",
+            "sasl_password": SASL_PASSWORD,
+        }
+    )
+    assert clients.kafka_login_refusal(sasl) is None  # nobody listens: no answer, no refusal

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from sinks.web.users import add_user, new_user
 from sitrep import clients
 from sitrep.settings import Settings, TopicNames
 from sitrep.topics import desired_topics, ensure_topics
+from tests.processes import terminate
 from tests.producers.conftest import report_document
 from tests.sinks.conftest import drop_indices
 from tests.sinks.web.conftest import free_port
@@ -67,13 +67,7 @@ class Service:
         raise AssertionError(f"{args} not ready:\n{self.text()[-3000:]}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        terminate(self.process)
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")

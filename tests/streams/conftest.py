@@ -29,6 +29,7 @@ from streams.area import AreaState
 from streams.engine import Envelope, MemoryStore, PartitionEngine, Table
 from streams.render import render_area
 from streams.scoring import ScoringConfig, load_scoring_config
+from tests.processes import terminate
 
 WITA = ZoneInfo("Asia/Makassar")
 T0 = datetime(2024, 2, 14, 8, 0, tzinfo=WITA)
@@ -261,13 +262,8 @@ class WorkerProcess:
         self.process.wait(30)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        if self.process is not None:
+            terminate(self.process)
 
     def tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():

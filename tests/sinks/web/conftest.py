@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from sitrep import clients
 from sitrep.chromium import CHROMIUM, CHROMIUM_ARGS
 from sitrep.settings import Settings, TopicNames
 from sitrep.topics import desired_topics, ensure_topics
+from tests.processes import terminate
 from tests.sinks.conftest import drop_indices
 
 ARTIFACTS = Path(os.environ.get("SITREP_TEST_ARTIFACTS", ".sitrep/test-artifacts"))
@@ -112,13 +112,8 @@ class WebServer:
         raise AssertionError(f"sitrep serve not ready:\n{self.tail()}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        if self.process is not None:
+            terminate(self.process)
 
     def tail(self, chars: int = 4000) -> str:
         return self.log_file.read_text(errors="replace")[-chars:]
