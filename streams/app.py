@@ -49,6 +49,8 @@ from streams.render import (
 )
 from streams.rules.engine import RuleTable
 from streams.scoring import AreaType, ScoringConfig, load_scoring_config
+from streams.settings import WorkerSettings
+from streams.skipped import with_skipped
 from streams.timebase import at_minute, minute_of_seconds
 
 __all__ = ["WorkerRuntime", "build_worker"]
@@ -128,6 +130,32 @@ def drain_completely(buffer: Any) -> Callable[[], Awaitable[None]]:
                 await asyncio.wait_for(delivered.wait(), timeout=0.1)
 
     return flush
+
+
+def commit_past_duplicate_acks(consumer: Any) -> None:
+    """Make Faust's next commit offset skip offsets acknowledged twice.
+
+    Faust commits the first run of consecutive acknowledged offsets. After a restart and
+    rebalance its bookkeeping can hold an offset twice (a range it fills in as a "gap" also
+    arrives and is acknowledged; faust-streaming issues #312, #606), and a duplicate ends the
+    run: each commit then moved one or two offsets, every 2.8 s, and a restarted worker that
+    had processed everything left its consumer lag standing for minutes (found by `sitrep
+    chaos corrupt-state-store`). Dropping the duplicates claims no offset that was not
+    acknowledged.
+    """
+    if getattr(consumer, "_sitrep_dedupes_acks", False):
+        return
+    new_offset = consumer._new_offset
+
+    def without_duplicates(tp: Any) -> int | None:
+        acked = consumer._acked.get(tp)
+        if acked:
+            acked[:] = sorted(set(acked))
+        result: int | None = new_offset(tp)
+        return result
+
+    consumer._new_offset = without_duplicates
+    consumer._sitrep_dedupes_acks = True
 
 
 @contextlib.contextmanager
@@ -441,6 +469,17 @@ def declare_internal_topics(settings: Settings, partitions: int) -> None:
         admin.close()
 
 
+def rocksdb_options(worker: WorkerSettings) -> dict[str, Any]:
+    """Faust's RocksDB options for one table: bounded memory per database."""
+    mib = 1024 * 1024
+    return {
+        "driver": "rocksdict",
+        "write_buffer_size": worker.rocksdb_write_buffer_mib * mib,
+        "max_write_buffer_number": 2,  # one filling while the other is flushed
+        "block_cache_size": worker.rocksdb_block_cache_mib * mib,
+    }
+
+
 def data_dir(settings: Settings) -> Path:
     base = settings.worker.data_dir or (settings.home / "worker")
     return base / settings.worker.app_id
@@ -497,7 +536,7 @@ def build_worker(
 
     def table(name: str) -> Any:
         # A fresh options dict each time: Faust's store pops keys out of it.
-        options = {"driver": "rocksdict"} if worker.store == "rocksdict" else None
+        options = rocksdb_options(worker) if worker.store == "rocksdict" else None
         return app.Table(
             name,
             default=None,
@@ -563,6 +602,7 @@ def _wire(runtime: WorkerRuntime) -> None:
         # and drain in the background instead of trickling through 100 at a time.
         app.producer.buffer.max_messages = PRODUCER_BUFFER
         app.producer.buffer.flush = drain_completely(app.producer.buffer)
+        commit_past_duplicate_acks(app.consumer)
         async for events in stream.take_events(
             settings.batch_size, within=settings.batch_within_ms / 1000
         ):
@@ -639,6 +679,12 @@ async def _process_batch(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
             )
             for event in group
         ]
+        with partition_of(group[-1]):
+            clock = runtime.partition_clock(partition)
+        envelopes, skipped = await with_skipped(
+            runtime.settings, -1 if clock is None else clock.watermark, envelopes
+        )
+        metrics.skipped_read.inc(skipped)
         with partition_of(group[-1]):
             rule_now = _rule_time_before(runtime, partition, wall_now.timestamp())
             result = runtime.engine.process(partition, envelopes, runtime.store, wall_now)
@@ -916,6 +962,29 @@ def _partition_revoked() -> tuple[type[BaseException], ...]:
 # --- web -------------------------------------------------------------------------------------
 
 
+def _commit_bookkeeping(consumer: Any, topic: str, partitions: Iterable[int]) -> dict[str, Any]:
+    """Per partition, what Faust will commit next and what holds it back (acknowledged
+    offsets waiting behind a gap, messages handed out but not acknowledged): why a committed
+    offset can stand still while the worker has read everything."""
+    from faust.types import TP
+
+    acked = getattr(consumer, "_acked", {})
+    committed = getattr(consumer, "_committed_offset", {})
+    unacked = list(getattr(consumer, "_unacked_messages", ()))
+    view: dict[str, Any] = {}
+    for partition in partitions:
+        tp = TP(topic, partition)
+        waiting = sorted(acked.get(tp, ()))
+        view[str(partition)] = {
+            "committed": committed.get(tp),
+            "acked_waiting": len(waiting),
+            "acked_twice": len(waiting) - len(set(waiting)),
+            "acked_from": waiting[0] if waiting else None,
+            "unacked": sorted(m.offset for m in unacked if m.tp == tp)[:10],
+        }
+    return view
+
+
 def _pages(runtime: WorkerRuntime) -> None:
     app = runtime.app
 
@@ -932,6 +1001,7 @@ def _pages(runtime: WorkerRuntime) -> None:
             "processed": runtime.metrics.processed,
             "rate_per_s": round(runtime.metrics.meter.rate(), 1),
             "last_offsets": runtime.last_offsets,
+            "commits": _commit_bookkeeping(runtime.app.consumer, topic, assigned),
             "partitions": {
                 str(p): ({"stream_time_minute": c.clock, **c.counters()} if c is not None else None)
                 for p, c in clocks.items()

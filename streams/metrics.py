@@ -46,6 +46,11 @@ class WorkerMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.skipped_read = Counter(
+            "sitrep_worker_skipped_records_read",
+            "Records the consumer skipped, read straight from the reports topic",
+            registry=self.registry,
+        )
         self.statuses = Counter(
             "sitrep_worker_statuses_sent",
             "Status records sent, by area level",

@@ -36,6 +36,15 @@ class WorkerSettings(BaseModel):
         default="rocksdict", description="table store; memory keeps state only in the changelog"
     )
     data_dir: Path | None = Field(default=None, description="table stores; default HOME/worker")
+    # Faust opens one RocksDB per table and partition (7 tables x partitions) with 64 MiB write
+    # buffers (up to 3) and a 2 GiB block cache each: memory then grows with every write until
+    # the buffers are full. These bound each database (docs/engine.md, "Memory and expiry").
+    rocksdb_write_buffer_mib: int = Field(
+        default=4, ge=1, le=256, description="RocksDB memtable size per table and partition"
+    )
+    rocksdb_block_cache_mib: int = Field(
+        default=4, ge=1, le=4096, description="RocksDB read cache per table and partition"
+    )
     batch_size: int = Field(default=1000, ge=1, description="reports taken per batch at most")
     batch_within_ms: int = Field(default=100, ge=1, description="wait at most this for a batch")
     emit_interval_ms: int = Field(

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from sitrep.commands.common import Context, fail, pass_context
+from sitrep.log_setup import quiet_library_logs
 
 
 @click.command()
@@ -101,38 +102,40 @@ def chaos(
     def say(line: str) -> None:
         click.echo(f"[{time.strftime('%H:%M:%S')}] {line}", err=True)
 
-    results = []
-    baseline = run_scenario(
-        settings,
-        BASELINE,
-        submissions,
-        services=services,
-        work=work,
-        expected=None,
-        rate=rate,
-        timeout_s=timeout_s,
-        keep=keep,
-        on_progress=say,
-    )
-    results.append(baseline)
-    if baseline.expected is None:
-        say("the fault-free run did not hold its own invariants; nothing to compare with")
-    else:
-        for scenario in chosen:
-            result = run_scenario(
-                settings,
-                scenario,
-                submissions,
-                services=services,
-                work=work,
-                expected=baseline.expected,
-                rate=rate,
-                timeout_s=timeout_s,
-                keep=keep,
-                on_progress=say,
-            )
-            results.append(result)
-            say(f"{scenario.name}: {'held' if result.held else 'BROKEN'}")
+    # The field app's requests are counted in the report; a log line each would bury it.
+    with quiet_library_logs("httpx"):
+        results = []
+        baseline = run_scenario(
+            settings,
+            BASELINE,
+            submissions,
+            services=services,
+            work=work,
+            expected=None,
+            rate=rate,
+            timeout_s=timeout_s,
+            keep=keep,
+            on_progress=say,
+        )
+        results.append(baseline)
+        if baseline.expected is None:
+            say("the fault-free run did not hold its own invariants; nothing to compare with")
+        else:
+            for scenario in chosen:
+                result = run_scenario(
+                    settings,
+                    scenario,
+                    submissions,
+                    services=services,
+                    work=work,
+                    expected=baseline.expected,
+                    rate=rate,
+                    timeout_s=timeout_s,
+                    keep=keep,
+                    on_progress=say,
+                )
+                results.append(result)
+                say(f"{scenario.name}: {'held' if result.held else 'BROKEN'}")
     meta = {
         "started_at": started.isoformat(),
         "submissions": len(submissions),

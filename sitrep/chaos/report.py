@@ -43,6 +43,19 @@ def table(results: Sequence[ScenarioResult]) -> str:
     return "\n".join(lines)
 
 
+def log_tails(result: ScenarioResult, lines: int = 25, width: int = 400) -> str:
+    """The last lines of each role's log of a broken run: what a CI log shows of why, after
+    the run's folder is gone."""
+    parts: list[str] = []
+    if result.logs is None or not result.logs.is_dir():
+        return ""
+    for log in sorted(result.logs.glob("*.log")):
+        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        parts.append(f"--- {log.name} (last {len(tail)} lines)")
+        parts.extend(line[:width] for line in tail)
+    return "\n".join(parts)
+
+
 def document(results: Sequence[ScenarioResult], meta: dict[str, Any]) -> dict[str, Any]:
     return {**meta, "scenarios": [r.as_dict() for r in results]}
 

@@ -124,7 +124,7 @@ def delayed_reports(indexed: Sequence[tuple[str, str | None, str | None]]) -> in
 
 
 @dataclass
-class _Snapshot:
+class Snapshot:
     indexed: list[tuple[str, str | None, str | None]]
     statuses: dict[str, dict[str, Any]]
     alerts: list[tuple[dict[str, Any], int]]
@@ -156,8 +156,8 @@ class _Snapshot:
         )
 
 
-def _snapshot(pipeline: Pipeline, receiver: Receiver) -> _Snapshot:
-    return _Snapshot(
+def _snapshot(pipeline: Pipeline, receiver: Receiver) -> Snapshot:
+    return Snapshot(
         pipeline.indexed_reports(),
         pipeline.statuses(),
         pipeline.alert_records(),
@@ -168,14 +168,25 @@ def _snapshot(pipeline: Pipeline, receiver: Receiver) -> _Snapshot:
     )
 
 
-def _caught_up(snap: _Snapshot, accepted: set[str], expected: Expected | None) -> bool:
-    if snap.lag or not accepted <= {report_id for report_id, _, _ in snap.indexed}:
-        return False
-    if not snap.due() <= set(snap.deliveries):
-        return False
-    if expected is None:
-        return True
-    return invariants.statuses_match(expected.statuses, snap.statuses).held
+def still_open(snap: Snapshot, accepted: set[str], expected: Expected | None) -> list[str]:
+    """What keeps the pipeline from having caught up (empty once it has): named, so a run
+    that never catches up says why."""
+    waiting: list[str] = []
+    if snap.lag:
+        waiting.append(f"worker lag {snap.lag}")
+    unindexed = accepted - {report_id for report_id, _, _ in snap.indexed}
+    if unindexed:
+        waiting.append(f"{len(unindexed)} accepted reports not indexed (e.g. {min(unindexed)})")
+    undelivered = snap.due() - set(snap.deliveries)
+    if undelivered:
+        waiting.append(
+            f"{len(undelivered)} due notifications not delivered (e.g. {min(undelivered)})"
+        )
+    if expected is not None:
+        statuses = invariants.statuses_match(expected.statuses, snap.statuses)
+        if not statuses.held:
+            waiting.append(f"statuses differ: {statuses.detail[:300]}")
+    return waiting
 
 
 def run_scenario(
@@ -227,8 +238,14 @@ def run_scenario(
             snap = _snapshot(pipeline, receiver)
         result.checks = _checks(snap, feeder, expected)
         if recovered_at is None:
+            waiting = "; ".join(still_open(snap, progress.accepted, expected))
             result.checks.insert(
-                0, Check("caught up", False, f"not within {timeout_s:.0f} s after the input")
+                0,
+                Check(
+                    "caught up",
+                    False,
+                    f"not within {timeout_s:.0f} s after the input; still open: {waiting}",
+                ),
             )
         if expected is not None:
             # The alert changes along the way are not an invariant: which ones a replayed
@@ -299,7 +316,7 @@ def _wait_caught_up(
     accepted: set[str],
     expected: Expected | None,
     timeout_s: float,
-) -> tuple[_Snapshot, float | None]:
+) -> tuple[Snapshot, float | None]:
     deadline = time.monotonic() + timeout_s
     quiet_since: float | None = None
     signature: tuple[Any, ...] | None = None
@@ -308,7 +325,7 @@ def _wait_caught_up(
         pipeline.supervise()
         snap = _snapshot(pipeline, receiver)
         now = time.monotonic()
-        if _caught_up(snap, accepted, expected):
+        if not still_open(snap, accepted, expected):
             caught_at = caught_at or now
             if expected is not None:
                 return snap, caught_at
@@ -324,7 +341,7 @@ def _wait_caught_up(
         time.sleep(POLL_S)
 
 
-def _checks(snap: _Snapshot, feeder: Feeder, expected: Expected | None) -> list[Check]:
+def _checks(snap: Snapshot, feeder: Feeder, expected: Expected | None) -> list[Check]:
     progress = feeder.progress
     sent_all = progress.error is None and not progress.refused
     checks = [

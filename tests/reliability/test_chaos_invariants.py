@@ -7,15 +7,23 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 
 from schemas.registry import default_registry
-from sitrep.chaos import invariants
+from sitrep.chaos import invariants, report
 from sitrep.chaos.feed import AGE, build_input, shift_times
 from sitrep.chaos.receiver import Mode, Receiver
-from sitrep.chaos.run import alert_change_keys, notifications_due
+from sitrep.chaos.run import (
+    Expected,
+    ScenarioResult,
+    Snapshot,
+    alert_change_keys,
+    notifications_due,
+    still_open,
+)
 
 
 def status(level: str = "AMAN", score: float = 1.0, **fields: object) -> dict[str, object]:
@@ -50,6 +58,38 @@ def test_delivered_once_wants_every_due_key_and_no_other() -> None:
     assert "never delivered: k2" in invariants.delivered_once({"k1", "k2"}, ["k1"]).detail
     stray = invariants.delivered_once({"k1"}, ["k1", "k9"])
     assert not stray.held and "delivered but not due: k9" in stray.detail
+
+
+def test_still_open_names_what_keeps_a_run_from_having_caught_up() -> None:
+    alert = {"alert_id": "a1", "state": "firing", "tier": "warning", "change": "fire"}
+    alerts = [({**alert, "routes": [{"channel": "webhook"}]}, 0)]
+    indexed = [("r1", None, None)]
+    snap = Snapshot(indexed, {"64.71": status()}, alerts, [], [], [], lag=3)
+    expected = Expected({"64.71": status("SIAGA")}, frozenset(), frozenset())
+    waiting = still_open(snap, {"r1", "r2"}, expected)
+    assert waiting[0] == "worker lag 3"
+    assert waiting[1] == "1 accepted reports not indexed (e.g. r2)"
+    assert waiting[2] == "1 due notifications not delivered (e.g. a1/firing/warning/webhook)"
+    assert waiting[3].startswith("statuses differ: 1 areas differ: 64.71")
+    caught_up = Snapshot(
+        indexed, {"64.71": status()}, alerts, ["a1/firing/warning/webhook"], [], [], 0
+    )
+    assert still_open(caught_up, {"r1"}, None) == []
+
+
+def test_a_broken_run_shows_the_end_of_each_roles_log(tmp_path: Path) -> None:
+    (tmp_path / "worker.log").write_text("".join(f"line {n}\n" for n in range(100)))
+    (tmp_path / "indexer.log").write_text("x" * 1000 + "\n")
+    tails = report.log_tails(ScenarioResult("s", "d", logs=tmp_path), lines=3, width=10)
+    assert tails.splitlines() == [
+        "--- indexer.log (last 1 lines)",
+        "x" * 10,
+        "--- worker.log (last 3 lines)",
+        "line 97",
+        "line 98",
+        "line 99",
+    ]
+    assert report.log_tails(ScenarioResult("s", "d", logs=tmp_path / "gone")) == ""
 
 
 def test_dead_letters_count_distinct_inputs() -> None:

@@ -74,4 +74,4 @@ def _param(scenario: Scenario) -> Any:
 @pytest.mark.parametrize("scenario", [_param(s) for s in SCENARIOS])
 def test_invariants_hold_through(suite: Suite, scenario: Scenario) -> None:
     result = suite.run(scenario)
-    assert result.held, report.table([result])
+    assert result.held, f"{report.table([result])}\n{report.log_tails(result)}"

@@ -50,3 +50,17 @@ def test_store_held_by_another_worker_is_not_moved(tmp_path: Path) -> None:
 
 def test_missing_data_dir_is_nothing_to_check(tmp_path: Path) -> None:
     assert set_aside_damaged_stores(tmp_path / "never-started", NOW) == []
+
+
+def test_table_stores_open_with_bounded_memory(tmp_path: Path) -> None:
+    from streams.app import rocksdb_options
+    from streams.settings import WorkerSettings
+
+    worker = WorkerSettings(rocksdb_write_buffer_mib=2, rocksdb_block_cache_mib=3)
+    options = RocksDBOptions(**rocksdb_options(worker), use_rocksdict=True)
+    assert (options.write_buffer_size, options.max_write_buffer_number) == (2 * 2**20, 2)
+    assert options.block_cache_size == 3 * 2**20
+    db = options.open(tmp_path / "areas-0.db")
+    db[b"64.71"] = b"state"
+    assert db[b"64.71"] == b"state"
+    db.close()
