@@ -75,9 +75,10 @@ COPY --chmod=0755 deploy/docker/healthcheck.py /usr/local/bin/sitrep-healthcheck
 # State of a role (the worker's RocksDB tables, intake tokens and duplicate check, the web's
 # users, operator tokens and session key) lives under SITREP_HOME: mount a volume there (no
 # VOLUME here, so one-shot commands leave no anonymous volumes). A new named volume takes this
-# folder's owner, so the non-root user can write to it.
-RUN mkdir -p /var/lib/sitrep \
- && chown sitrep:sitrep /var/lib/sitrep
+# folder's owner, so the non-root user can write to it. HOME/monitoring: the monitoring tokens
+# (SITREP_MONITORING__TOKENS_FILE's default), a volume of its own in compose.
+RUN mkdir -p /var/lib/sitrep/monitoring \
+ && chown -R sitrep:sitrep /var/lib/sitrep
 
 ENV SITREP_HOME=/var/lib/sitrep \
     SITREP_WORKER__RULES_DIR=/opt/sitrep/rules \

@@ -13,7 +13,14 @@ from typing import IO, Any, BinaryIO
 
 import click
 
-from sitrep.commands.common import Context, fail, pass_context
+from sitrep.commands.common import (
+    Context,
+    fail,
+    pass_context,
+    revoke_token,
+    show_new_token,
+    show_tokens,
+)
 
 EXIT_REJECTED = 1
 EXIT_NOT_ACKNOWLEDGED = 3
@@ -128,9 +135,9 @@ def token_add(
     path = ctx.settings.intake.tokens_path(ctx.settings.home)
     add_grant(path, grant)
     scope = ", ".join(grant.regencies) or "any regency"
-    click.echo(f"token {grant.token_id} for {grant.unit} ({grant.role.value}; {scope})", err=True)
-    click.echo(f"stored hashed in {path}; this is the only time the token is shown:", err=True)
-    click.echo(secret)
+    show_new_token(
+        f"token {grant.token_id} for {grant.unit} ({grant.role.value}; {scope})", path, secret
+    )
 
 
 @token.command("list")
@@ -140,14 +147,12 @@ def token_list(ctx: Context) -> None:
     from producers.tokens import load_token_file
 
     path = ctx.settings.intake.tokens_path(ctx.settings.home)
-    grants = load_token_file(path).tokens
-    if not grants:
-        click.echo(f"no tokens in {path}")
-        return
-    click.echo(f"{'id':<14} {'unit':<36} {'role':<16} regencies")
-    for grant in grants:
-        scope = ", ".join(grant.regencies) or "any"
-        click.echo(f"{grant.token_id:<14} {grant.unit:<36} {grant.role.value:<16} {scope}")
+    rows = [
+        f"{grant.token_id:<14} {grant.unit:<36} {grant.role.value:<16} "
+        + (", ".join(grant.regencies) or "any")
+        for grant in load_token_file(path).tokens
+    ]
+    show_tokens(path, rows, header=f"{'id':<14} {'unit':<36} {'role':<16} regencies")
 
 
 @token.command("revoke")
@@ -157,10 +162,7 @@ def token_revoke(ctx: Context, token_id: str) -> None:
     """Remove a token; a running intake stops accepting it within seconds."""
     from producers.tokens import revoke_grant
 
-    path = ctx.settings.intake.tokens_path(ctx.settings.home)
-    if not revoke_grant(path, token_id):
-        fail(f"no token {token_id} in {path}")
-    click.echo(f"revoked {token_id}")
+    revoke_token(revoke_grant, ctx.settings.intake.tokens_path(ctx.settings.home), token_id)
 
 
 # --- sitrep produce -----------------------------------------------------------------------------

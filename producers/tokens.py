@@ -66,6 +66,13 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
+def mint_token(prefix: str, id_prefix: str) -> tuple[str, str, str]:
+    """A new token (``prefix`` + 32 random bytes), an id to name it by (``id_prefix-`` + 8 hex
+    digits) and its sha256: what a hashed token file keeps (the token is shown once)."""
+    token = prefix + secrets.token_urlsafe(32)
+    return token, f"{id_prefix}-{secrets.token_hex(4)}", hash_token(token)
+
+
 def make_grant(
     token: str,
     *,

@@ -39,10 +39,9 @@ def index(ctx: Context, metrics_port: int | None) -> None:
     acknowledged every document of a batch; while Elasticsearch is unreachable the consumer
     pauses and retries, so nothing is lost. Records that are not valid go to sitrep.deadletter.
     """
-    from prometheus_client import start_http_server
-
-    from sinks.indexer.app import run_indexer, watch_for_stalls
+    from sinks.indexer.app import loop_stalled, run_indexer, watch_for_stalls
     from sinks.indexer.metrics import IndexerMetrics
+    from sitrep.monitoring import MonitoringTokens, serve_metrics
 
     settings = ctx.settings
     stop = threading.Event()
@@ -59,13 +58,22 @@ def index(ctx: Context, metrics_port: int | None) -> None:
     port = settings.indexer.metrics_port if metrics_port is None else metrics_port
     server = None
     if port:
+        limit_s = settings.indexer.stall_timeout_s
         try:
-            server, _ = start_http_server(
-                port, addr=settings.indexer.metrics_host, registry=metrics.registry
+            server = serve_metrics(
+                settings.indexer.metrics_host,
+                port,
+                metrics.registry,
+                lambda: not loop_stalled(metrics, limit_s),
+                MonitoringTokens.of(settings, "indexer"),
+                "sitrep-indexer-metrics",
             )
         except OSError as exc:
             fail(f"metrics port {port} is not free ({exc}); choose another with --metrics-port")
-        click.echo(f"metrics on http://127.0.0.1:{port}/metrics", err=True)
+        click.echo(
+            f"metrics on http://127.0.0.1:{port}/metrics (monitoring token), health on /healthz",
+            err=True,
+        )
     # Exit status 70 (EX_SOFTWARE) so a supervisor restarts a stuck indexer.
     watch_for_stalls(metrics, settings.indexer.stall_timeout_s, stop, lambda: os._exit(70))
     try:

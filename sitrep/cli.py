@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "alerts": "sinks.alerts.commands:alerts",
     "operators": "sinks.alerts.commands:operators",
     "users": "sinks.web.commands:users",
+    "monitoring": "sitrep.commands.monitoring_cmd:monitoring",
     "notify": "sinks.notify.commands:notify",
     "report": "sinks.report.commands:report",
     "kibana": "sinks.kibana.commands:kibana",

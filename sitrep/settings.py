@@ -173,6 +173,19 @@ class TracingSettings(_Section):
     sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
 
 
+class MonitoringSettings(_Section):
+    """Who may read the worker's web pages and the indexer's and notifier's metrics servers
+    (every page but the health checks): bearer tokens, stored hashed (sitrep/monitoring.py)."""
+
+    tokens_file: Path | None = Field(
+        default=None,
+        description="hashed monitoring tokens (YAML); default HOME/monitoring/tokens.yaml",
+    )
+
+    def tokens_path(self, home: Path) -> Path:
+        return self.tokens_file or home / "monitoring" / "tokens.yaml"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SITREP_",
@@ -194,6 +207,7 @@ class Settings(BaseSettings):
     stack: StackSettings = StackSettings()
     log: LogSettings = LogSettings()
     tracing: TracingSettings = TracingSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     intake: IntakeSettings = IntakeSettings()
     worker: WorkerSettings = WorkerSettings()
     indexer: IndexerSettings = IndexerSettings()

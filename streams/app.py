@@ -986,7 +986,17 @@ def _commit_bookkeeping(consumer: Any, topic: str, partitions: Iterable[int]) ->
 
 
 def _pages(runtime: WorkerRuntime) -> None:
+    from sitrep.monitoring import MonitoringTokens, aiohttp_middleware
+
     app = runtime.app
+    # Every page but /healthz and /livez needs a monitoring token, Faust's own (/, /router)
+    # included: the middleware answers before any page sees the request.
+    tokens = MonitoringTokens.of(runtime.settings, "worker")
+    app.web.web_app.middlewares.append(aiohttp_middleware(tokens))
+
+    async def livez(view: Any, request: Any) -> Any:
+        # Liveness: answers while the event loop runs (/healthz is 503 during a rebalance).
+        return view.json({"status": "alive"})
 
     async def healthz(view: Any, request: Any) -> Any:
         topic = runtime.reports_topic.get_topic_name()
@@ -1056,6 +1066,7 @@ def _pages(runtime: WorkerRuntime) -> None:
 
     for path, page in (
         ("/healthz", healthz),
+        ("/livez", livez),
         ("/metrics", metrics),
         ("/areas", areas),
         ("/areas/{code}", area),

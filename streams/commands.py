@@ -56,8 +56,9 @@ def worker(ctx: Context, exit_when_caught_up: bool) -> None:
     scoring rules (streams/config/scoring.yaml, or SITREP_WORKER__SCORING_CONFIG). State lives
     in Faust tables backed by changelog topics, so a restart continues where it stopped.
 
-    Web (SITREP_WORKER__WEB_HOST/WEB_PORT, default 127.0.0.1:6066): /healthz, /metrics,
-    /areas, /areas/CODE, /tables/NAME/KEY. Stop with Ctrl-C.
+    Web (SITREP_WORKER__WEB_HOST/WEB_PORT, default 127.0.0.1:6066): /healthz and /livez, and
+    with a monitoring token (`sitrep monitoring token add`) /metrics, /areas, /areas/CODE,
+    /tables/NAME/KEY. Stop with Ctrl-C.
     """
     run_worker(ctx.settings, exit_when_caught_up=exit_when_caught_up)
 

@@ -7,7 +7,7 @@ Which URL is checked, first match wins:
 2. ``SITREP_HEALTH_URL``;
 3. derived from the role the container runs: the sitrep process is found in ``/proc`` and its
    subcommand names the endpoint (intake ``/readyz`` on 8080, worker ``/healthz`` on 6066,
-   indexer ``/metrics`` on 9108, notifier ``/healthz`` on 9310, web ``/healthz`` on 8000), on
+   indexer ``/healthz`` on 9108, notifier ``/healthz`` on 9310, web ``/healthz`` on 8000), on
    the port of the role's ``SITREP_*`` setting or its ``--port``/``--metrics-port`` option.
 
 A command without an HTTP endpoint (``topics ensure``, ``simulate``, ...) is healthy while it
@@ -29,7 +29,7 @@ TIMEOUT_S = 4.0
 ROLES: dict[str, tuple[str, int, str, str]] = {
     "intake": ("SITREP_INTAKE__PORT", 8080, "--port", "/readyz"),
     "worker": ("SITREP_WORKER__WEB_PORT", 6066, "", "/healthz"),
-    "index": ("SITREP_INDEXER__METRICS_PORT", 9108, "--metrics-port", "/metrics"),
+    "index": ("SITREP_INDEXER__METRICS_PORT", 9108, "--metrics-port", "/healthz"),
     "notify": ("SITREP_NOTIFY__METRICS_PORT", 9310, "--metrics-port", "/healthz"),
     "serve": ("SITREP_WEB__PORT", 8000, "--port", "/healthz"),
 }

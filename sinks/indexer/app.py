@@ -70,6 +70,11 @@ def stalled(heartbeat: float, now: float, limit_s: float) -> bool:
     return heartbeat > 0 and now - heartbeat > limit_s
 
 
+def loop_stalled(metrics: IndexerMetrics, limit_s: float) -> bool:
+    """Whether the consume loop has stopped turning (its heartbeat is older than ``limit_s``)."""
+    return stalled(metrics.loop_heartbeat._value.get(), time.time(), limit_s)
+
+
 def watch_for_stalls(
     metrics: IndexerMetrics, limit_s: float, stop: threading.Event, on_stall: Callable[[], None]
 ) -> threading.Thread:
@@ -79,8 +84,7 @@ def watch_for_stalls(
 
     def watch() -> None:
         while not stop.wait(min(5.0, limit_s / 4)):
-            heartbeat = metrics.loop_heartbeat._value.get()
-            if stalled(heartbeat, time.time(), limit_s):
+            if loop_stalled(metrics, limit_s):
                 log.error("indexer loop stalled; exiting for a restart", stalled_s=limit_s)
                 on_stall()
                 return

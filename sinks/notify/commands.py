@@ -80,9 +80,10 @@ def run(ctx: Context, metrics_port: int | None) -> None:
     """
     import logging
 
-    from sinks.notify.metrics import NotifyMetrics, serve_metrics
+    from sinks.notify.metrics import NotifyMetrics
     from sinks.notify.runner import DeliveryWriter, Notifier, SilenceFollower, read_done_keys
     from sitrep import clients
+    from sitrep.monitoring import MonitoringTokens, serve_metrics
 
     settings = ctx.settings
     cfg = settings.notify
@@ -142,7 +143,12 @@ def run(ctx: Context, metrics_port: int | None) -> None:
 
         try:
             server = serve_metrics(
-                cfg.metrics_host, port, metrics, lambda: time.time() - notifier.last_turn < 30
+                cfg.metrics_host,
+                port,
+                metrics.registry,
+                lambda: time.time() - notifier.last_turn < 30,
+                MonitoringTokens.of(settings, "notifier"),
+                "sitrep-notify-metrics",
             )
         except OSError as exc:
             fail(f"metrics port {port} is not free ({exc}); choose another with --metrics-port")

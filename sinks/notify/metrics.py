@@ -1,16 +1,12 @@
-"""Prometheus metrics of the notifier and its small HTTP server (/metrics, /healthz)."""
+"""Prometheus metrics of the notifier (served with /healthz by ``sitrep.monitoring``)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["NotifyMetrics", "serve_metrics"]
+__all__ = ["NotifyMetrics"]
 
 
 @dataclass
@@ -70,34 +66,3 @@ class NotifyMetrics:
             "Unix time of the consume loop's last turn",
             registry=self.registry,
         )
-
-
-def serve_metrics(
-    host: str, port: int, metrics: NotifyMetrics, healthy: Callable[[], bool]
-) -> ThreadingHTTPServer:
-    """Start /metrics and /healthz in a daemon thread; ``shutdown()`` stops it."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?")[0]
-            if path == "/metrics":
-                body, status, ctype = generate_latest(metrics.registry), 200, CONTENT_TYPE_LATEST
-            elif path == "/healthz":
-                ok = healthy()
-                body = b"ok\n" if ok else b"stalled\n"
-                status, ctype = (200 if ok else 503), "text/plain"
-            else:
-                body, status, ctype = b"not found\n", 404, "text/plain"
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return None
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="sitrep-notify-metrics", daemon=True).start()
-    return server

@@ -17,7 +17,7 @@ from typing import Final
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.common import Timestamp
-from sinks.web.private_files import FollowedFile, read_yaml, write_private_yaml
+from sitrep.private_files import FollowedFile, read_yaml, write_private_yaml
 
 __all__ = [
     "OperatorFile",

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.common import Timestamp
 from sinks.web.operators import OperatorRole
-from sinks.web.private_files import FollowedFile, read_yaml, write_private_yaml
+from sitrep.private_files import FollowedFile, read_yaml, write_private_yaml
 
 __all__ = [
     "PasswordHash",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -20,6 +22,32 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+def show_new_token(what: str, path: Path, token: str) -> None:
+    """Print a token just made: what it is on stderr, the token itself alone on stdout (so
+    ``$(sitrep ... add)`` captures it). The only time it is shown; ``path`` keeps its hash."""
+    click.echo(what, err=True)
+    click.echo(f"stored hashed in {path}; this is the only time the token is shown:", err=True)
+    click.echo(token)
+
+
+def show_tokens(path: Path, rows: Sequence[str], header: str | None = None) -> None:
+    """One row per token of the file ``path`` (ids and names, never a token), or that it has
+    none."""
+    if not rows:
+        click.echo(f"no tokens in {path}")
+        return
+    for line in (header, *rows) if header else rows:
+        click.echo(line)
+
+
+def revoke_token(revoke: Callable[[Path, str], bool], path: Path, token_id: str) -> None:
+    """Remove the token ``token_id`` from the file ``path`` with ``revoke``; a clear failure
+    when it is not there."""
+    if not revoke(path, token_id):
+        fail(f"no token {token_id} in {path}")
+    click.echo(f"revoked {token_id}")
 
 
 def fail(message: str) -> NoReturn:

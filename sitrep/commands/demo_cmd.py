@@ -68,6 +68,7 @@ def demo(
     _show_alerts(settings)
     password = _demo_login(settings)
     _show_search(settings, password)
+    monitoring = _demo_monitoring_token(settings)
     feed = roles.start_role(settings, roles.feed_role(scenario, _feed_start(start, duration), seed))
     web = f"http://{settings.web.host}:{settings.web.port}"
     click.echo(
@@ -75,7 +76,8 @@ def demo(
         f"login        {web}/login   user {DEMO_USER}, password {password}   (commander)\n"
         f"search API   {web}/v1/search?q={SEARCH_EXAMPLE}   (docs: {web}/docs)\n"
         f"alerts API   {web}/v1/alerts?state=firing\n"
-        f"worker       http://{settings.worker.web_host}:{settings.worker.web_port}/areas\n"
+        f"worker       curl -H 'Authorization: Bearer {monitoring}' "
+        f"http://{settings.worker.web_host}:{settings.worker.web_port}/areas\n"
         f"notifier log {settings.home.resolve() / 'logs' / 'notifier.log'}\n"
         f"feed         the scenario goes on at {roles.FEED_SPEEDUP}x (pid {feed.pid}, log "
         f"{feed.log_file})\n"
@@ -229,6 +231,19 @@ def _demo_login(settings: Settings) -> str:
     account = new_user(DEMO_USER, OperatorRole.COMMANDER, password, datetime.now(UTC))
     add_user(settings.web.users_path(settings.home), account, replace=True)
     return password
+
+
+def _demo_monitoring_token(settings: Settings) -> str:
+    """(Re)create the demo's monitoring token (worker pages, indexer and notifier metrics),
+    returned to be shown; the roles already running accept it with their next request."""
+    from datetime import UTC
+
+    from sitrep.monitoring import add_monitoring_token, new_monitoring_grant
+
+    token, grant = new_monitoring_grant(DEMO_USER, datetime.now(UTC))
+    path = settings.monitoring.tokens_path(settings.home)
+    add_monitoring_token(path, grant, replace=True)
+    return token
 
 
 def _show_search(settings: Settings, password: str) -> None:

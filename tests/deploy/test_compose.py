@@ -162,16 +162,22 @@ def _environment(service: dict[str, Any]) -> dict[str, str]:
 def _named_volume_for(
     project: dict[str, Any], service: dict[str, Any], path: str
 ) -> dict[str, Any] | None:
-    """The named-volume mount that holds ``path`` in the service's container, if any."""
-    for mount in service.get("volumes") or []:
-        target = mount["target"].rstrip("/")
-        if (
-            mount.get("type") == "volume"
-            and mount.get("source") in (project.get("volumes") or {})
-            and (path == target or path.startswith(target + "/"))
-            and not mount.get("read_only")
-        ):
-            return dict(mount)
+    """The named-volume mount that holds ``path`` in the service's container, if any (of
+    nested mounts the innermost, as in the container)."""
+    holding = [
+        mount
+        for mount in service.get("volumes") or []
+        if path == mount["target"].rstrip("/") or path.startswith(mount["target"].rstrip("/") + "/")
+    ]
+    if not holding:
+        return None
+    mount = max(holding, key=lambda m: len(m["target"].rstrip("/")))
+    if (
+        mount.get("type") == "volume"
+        and mount.get("source") in (project.get("volumes") or {})
+        and not mount.get("read_only")
+    ):
+        return dict(mount)
     return None
 
 
@@ -220,7 +226,8 @@ def test_role_healthcheck_asks_the_role_on_its_port(
     assert test[:2] == ["CMD", "sitrep-healthcheck"], f"{name}: {test}"
     _, port_setting = ROLES[role]
     port = _environment(service)[port_setting]
-    assert re.fullmatch(rf"http://127\.0\.0\.1:{port}/(healthz|readyz|metrics)", test[2]), test
+    # Never /metrics: it needs a monitoring token, which a health check does not carry.
+    assert re.fullmatch(rf"http://127\.0\.0\.1:{port}/(healthz|readyz)", test[2]), test
 
 
 def test_every_service_has_resource_limits(project: dict[str, Any]) -> None:
@@ -264,6 +271,28 @@ def test_state_lives_on_named_volumes(project: dict[str, Any]) -> None:
     assert _named_volume_for(project, services["kafka"], kafka_dir), "Kafka data"
     es_dir = "/usr/share/elasticsearch/data"
     assert _named_volume_for(project, services["elasticsearch"], es_dir), "Elasticsearch data"
+
+
+def test_worker_indexer_and_notifier_share_one_monitoring_tokens_file(
+    project: dict[str, Any],
+) -> None:
+    """Their pages need a monitoring token (docs/security.md): the three read the same tokens
+    file, on a named volume that `docker compose run --rm indexer monitoring token add`
+    writes to."""
+    from sitrep.settings import MonitoringSettings
+
+    services = project["services"]
+    sources = set()
+    for role in ("worker", "index", "notify"):
+        (name,) = _role_services(project, role)
+        env = _environment(services[name])
+        home = Path(env.get("SITREP_HOME", "/var/lib/sitrep"))  # the image's SITREP_HOME
+        tokens = env.get("SITREP_MONITORING__TOKENS_FILE")
+        path = str(MonitoringSettings(tokens_file=tokens).tokens_path(home))
+        mount = _named_volume_for(project, services[name], path)
+        assert mount, f"{name}: monitoring tokens {path} not on a named volume"
+        sources.add(mount["source"])
+    assert len(sources) == 1, sources
 
 
 def test_elasticsearch_has_security_on(project: dict[str, Any]) -> None:
@@ -528,7 +557,7 @@ def _healthcheck_module() -> ModuleType:
         (["worker"], {}, "http://127.0.0.1:6066/healthz"),
         (["--log-level", "DEBUG", "intake", "serve"], {}, "http://127.0.0.1:8080/readyz"),
         (["intake", "serve", "--port", "9000"], {}, "http://127.0.0.1:9000/readyz"),
-        (["index"], {"SITREP_INDEXER__METRICS_PORT": "9200"}, "http://127.0.0.1:9200/metrics"),
+        (["index"], {"SITREP_INDEXER__METRICS_PORT": "9200"}, "http://127.0.0.1:9200/healthz"),
         (["notify", "run"], {}, "http://127.0.0.1:9310/healthz"),
         (["notify", "--metrics-port", "0"], {}, None),
         (["notify", "check"], {}, None),

@@ -145,26 +145,27 @@ ROLES = {
         ("intake", "port"),
         ("intake", "host"),
     ),
+    # Health paths answer without a token (sitrep/monitoring.py PUBLIC_PATHS); /metrics and the
+    # other pages of the worker, index and notify need a monitoring token a probe has not got.
     "worker": Role(
         "StatefulSet",
         "sitrep-worker",
         ("worker",),
-        frozenset({"/healthz", "/metrics"}),
+        frozenset({"/healthz", "/livez"}),
         "/healthz",
         "streams/app.py",
         '("{path}", ',
         ("worker", "web_port"),
         ("worker", "web_host"),
     ),
-    # A prometheus_client exporter: every path answers with the metrics; /metrics is the one.
     "index": Role(
         "Deployment",
         "sitrep-index",
         ("index",),
-        frozenset({"/metrics"}),
-        "/metrics",
-        "sinks/commands.py",
-        "start_http_server(",
+        frozenset({"/healthz"}),
+        "/healthz",
+        "sitrep/monitoring.py",
+        '"{path}": ',
         ("indexer", "metrics_port"),
         ("indexer", "metrics_host"),
     ),
@@ -174,8 +175,8 @@ ROLES = {
         ("notify", "run"),
         frozenset({"/healthz"}),
         "/healthz",
-        "sinks/notify/metrics.py",
-        'path == "{path}"',
+        "sitrep/monitoring.py",
+        '"{path}": ',
         ("notify", "metrics_port"),
         ("notify", "metrics_host"),
     ),
@@ -610,6 +611,29 @@ def test_probes_ask_the_real_health_endpoint_on_the_port_the_role_listens_on(
         assert get["path"] in role.health_paths, f"{role_name} {kind} on {get['path']}"
         assert probe.get("timeoutSeconds", 1) < probe.get("periodSeconds", 10)
     assert container["readinessProbe"]["httpGet"]["path"] == role.readiness_path
+    # Probes carry no credentials: only public pages will do.
+    from sitrep.monitoring import PUBLIC_PATHS
+
+    assert role.health_paths <= PUBLIC_PATHS, role.health_paths - PUBLIC_PATHS
+
+
+@pytest.mark.parametrize("role_name", ["worker", "index", "notify"])
+def test_roles_behind_monitoring_tokens_read_them_from_their_secret(role_name: str) -> None:
+    from sitrep.monitoring import MonitoringFile
+
+    doc = workload(ROLES[role_name])
+    path = role_settings(doc).monitoring.tokens_path(Path("/nonexistent-home"))
+    assert path.is_absolute() and not path.is_relative_to("/nonexistent-home"), (
+        "SITREP_MONITORING__TOKENS_FILE is not set: the tokens would be looked for in the "
+        "pod's emptyDir home"
+    )
+    (mount,) = mounts_at(doc, path.parent)
+    volume = volume_of(doc, mount)
+    assert volume["secret"]["secretName"] == "sitrep-monitoring"
+    assert {"key": "tokens.yaml", "path": path.name} in volume["secret"]["items"]
+    # The template is a valid (empty) tokens file: nothing but the health checks answers.
+    template = secret_templates()["sitrep-monitoring"]["tokens.yaml"]
+    assert MonitoringFile.model_validate(yaml.safe_load(template)).tokens == ()
 
 
 @pytest.mark.parametrize("role_name", sorted(ROLES))

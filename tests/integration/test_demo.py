@@ -7,6 +7,7 @@ disturbs a demo a developer has running on the same stack.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -73,6 +74,13 @@ def test_demo_runs_the_pipeline_and_stops_it_again(local_stack: Settings, tmp_pa
         board = httpx.get(f"{web}/v1/board", timeout=10).json()
         regencies = {s["area_code"] for s in board["statuses"] if s["area_level"] == "regency"}
         assert len(regencies) == 10
+        # The worker's pages, with the monitoring token the demo printed (and only with it).
+        shown = re.search(r"worker +curl -H '(Authorization: Bearer \S+)' (\S+)", result.stdout)
+        assert shown is not None, result.stdout[-2000:]
+        name, value = shown.group(1).split(": ", 1)
+        assert httpx.get(shown.group(2), timeout=10).status_code == 401
+        areas = httpx.get(shown.group(2), headers={name: value}, timeout=10)
+        assert areas.status_code == 200 and len(areas.json()) > 10
         before = _reports_written(local_stack, topics["reports"])
         deadline = time.monotonic() + 60
         while _reports_written(local_stack, topics["reports"]) == before:

@@ -1,7 +1,9 @@
 """No configured secret ever reaches the logs: the intake and the web service run as real
 processes (JSON logs at DEBUG, so libraries talk too) with every kind of secret configured,
 serve logins, tokens, reports, rejections and admin calls, and then their whole output is
-searched for each secret. The notifier's channel check is searched the same way.
+searched for each secret. So do the worker, the indexer and the notifier, asked for their
+pages with the right and a guessed monitoring token. The notifier's channel check is searched
+the same way.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sinks.web.operators import OperatorRole, add_operator, new_operator_grant
 from sinks.web.sessions import SESSION_COOKIE
 from sinks.web.users import add_user, new_user
 from sitrep import clients
+from sitrep.monitoring import add_monitoring_token, new_monitoring_grant
 from sitrep.settings import Settings, TopicNames
 from sitrep.topics import desired_topics, ensure_topics
 from tests.processes import terminate
@@ -114,6 +117,8 @@ def test_no_secret_appears_in_the_logs_of_a_run(stack_settings: Settings, tmp_pa
         "kafka sasl password": secret("sandi-kafka"),
         "webhook secret": secret("hmac-posko"),
         "chat url": f"https://chat.example/hooks/{secrets.token_urlsafe(12)}",
+        "monitoring token": "",
+        "guessed monitoring token": "sitrep_mon_" + secrets.token_urlsafe(32),
     }
     home = settings.home
     registry = default_registry()
@@ -132,6 +137,8 @@ def test_no_secret_appears_in_the_logs_of_a_run(stack_settings: Settings, tmp_pa
     operator, grant = new_operator_grant("Skrip Admin", (OperatorRole.ADMIN,), NOW)
     found["operator token"] = operator
     add_operator(settings.web.tokens_path(home), grant)
+    found["monitoring token"], monitoring = new_monitoring_grant("prometheus", NOW)
+    add_monitoring_token(settings.monitoring.tokens_path(home), monitoring)  # HOME/monitoring
     add_user(
         settings.web.users_path(home),
         new_user("Komandan", OperatorRole.COMMANDER, found["user password"], NOW),
@@ -143,7 +150,8 @@ def test_no_secret_appears_in_the_logs_of_a_run(stack_settings: Settings, tmp_pa
         "    secret_env: SITREP_NOTIFY_POSKO_SECRET\n"
         "  mattermost-ops:\n    type: slack\n    url_env: SITREP_NOTIFY_MATTERMOST_URL\n"
     )
-    intake_port, web_port = free_port(), free_port()
+    intake_port, web_port, worker_port, index_port, notify_port = (free_port() for _ in range(5))
+    tag = settings.indexer.index_prefix
     env = {
         **os.environ,
         "SITREP_HOME": str(home),
@@ -166,6 +174,15 @@ def test_no_secret_appears_in_the_logs_of_a_run(stack_settings: Settings, tmp_pa
         "SITREP_NOTIFY__CHANNELS_FILE": str(channels),
         "SITREP_NOTIFY_POSKO_SECRET": found["webhook secret"],
         "SITREP_NOTIFY_MATTERMOST_URL": found["chat url"],
+        # The roles behind monitoring tokens (worker pages, indexer and notifier metrics).
+        "SITREP_WORKER__APP_ID": f"{tag}-worker",
+        "SITREP_WORKER__WEB_PORT": str(worker_port),
+        "SITREP_WORKER__DATA_DIR": str(tmp_path / "worker"),
+        "SITREP_WORKER__SESSION_TIMEOUT_S": "6",
+        "SITREP_INDEXER__GROUP_ID": f"{tag}-indexer",
+        "SITREP_INDEXER__METRICS_PORT": str(index_port),
+        "SITREP_NOTIFY__GROUP_ID": f"{tag}-notify",
+        "SITREP_NOTIFY__METRICS_PORT": str(notify_port),
     }
     intake = Service(
         ["intake", "serve"],
@@ -174,14 +191,26 @@ def test_no_secret_appears_in_the_logs_of_a_run(stack_settings: Settings, tmp_pa
         f"http://127.0.0.1:{intake_port}/healthz",
     )
     web = Service(["serve"], env, tmp_path / "web.log", f"http://127.0.0.1:{web_port}/healthz")
+    monitored: dict[str, Service] = {}
     try:
+        for role, args, port in (
+            ("worker", ["worker"], worker_port),
+            ("indexer", ["index"], index_port),
+            ("notifier", ["notify"], notify_port),
+        ):
+            health = f"http://127.0.0.1:{port}/healthz"
+            monitored[role] = Service(args, env, tmp_path / f"{role}.log", health)
         exercise_intake(f"http://127.0.0.1:{intake_port}", found)
         found["session cookie"], found["new operator token"] = exercise_web(
             f"http://127.0.0.1:{web_port}", found
         )
+        exercise_monitoring(f"http://127.0.0.1:{worker_port}", ["/metrics", "/areas"], found)
+        for port in (index_port, notify_port):
+            exercise_monitoring(f"http://127.0.0.1:{port}", ["/metrics"], found)
     finally:
-        intake.stop()
-        web.stop()
+        for service in (intake, web, *monitored.values()):
+            service.stop()
+        drop_worker_topics(settings, f"{tag}-worker")
     check = subprocess.run(
         [str(Path(sys.executable).with_name("sitrep")), "notify", "check"],
         env=env,
@@ -205,6 +234,7 @@ def test_no_secret_appears_in_the_logs_of_a_run(stack_settings: Settings, tmp_pa
         "web": web.text(),
         "notify check": check.stdout + check.stderr,
         "search": es_check.stdout + es_check.stderr,
+        **{role: service.text() for role, service in monitored.items()},
     }
     # The logs are real: the run left the lines that prove each part was exercised.
     events = [
@@ -222,6 +252,17 @@ def test_no_secret_appears_in_the_logs_of_a_run(stack_settings: Settings, tmp_pa
         if form in text
     ]
     assert leaks == []
+
+
+def drop_worker_topics(settings: Settings, app_id: str) -> None:
+    """The worker's changelog and roll-up topics (the fixture drops the others)."""
+    admin = clients.kafka_admin(settings)
+    try:
+        internal = [t for t in admin.list_topics() if t.startswith(f"{app_id}-")]
+        if internal:
+            admin.delete_topics(internal)
+    finally:
+        admin.close()
 
 
 def forms(value: str) -> set[str]:
@@ -247,6 +288,16 @@ def exercise_intake(base: str, found: dict[str, str]) -> None:
             client.post("/v1/reports", json=report_document(), headers=guessed).status_code == 403
         )
         assert client.get("/metrics", headers=own).status_code == 200
+
+
+def exercise_monitoring(base: str, protected: list[str], found: dict[str, str]) -> None:
+    right = {"Authorization": f"Bearer {found['monitoring token']}"}
+    guessed = {"Authorization": f"Bearer {found['guessed monitoring token']}"}
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for path in protected:
+            assert client.get(path, headers=right).status_code == 200, path
+            assert client.get(path, headers=guessed).status_code == 401, path
+            assert client.get(path).status_code == 401, path
 
 
 def exercise_web(base: str, found: dict[str, str]) -> tuple[str, str]:

@@ -23,6 +23,7 @@ import pytest
 from schemas.registry import AreaRegistry, default_registry
 from schemas.report import FieldReport, parse_report, report_to_json_bytes
 from sitrep.settings import Settings, TopicNames
+from tests.monitoring import monitoring_auth, monitoring_env
 
 ReportFactory = Callable[..., FieldReport]
 
@@ -199,7 +200,7 @@ class IndexerProcess:
         deadline = time.monotonic() + 30
         while True:
             try:
-                text = httpx.get(url, timeout=5).text
+                text = httpx.get(url, headers=monitoring_auth(), timeout=5).text
                 return list(text_string_to_metric_families(text))
             except httpx.HTTPError:
                 if time.monotonic() > deadline or self.process.poll() is not None:
@@ -221,6 +222,7 @@ def indexer_env(settings: Settings, metrics_port: int) -> dict[str, str]:
             if value is not None
         },
         "SITREP_LOG__FORMAT": "json",
+        **monitoring_env(),
     }
 
 

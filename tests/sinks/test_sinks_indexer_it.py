@@ -20,6 +20,7 @@ from schemas.status import AreaStatus
 from sinks.es.names import IndexNames
 from sitrep import clients
 from sitrep.settings import Settings
+from tests.monitoring import assert_monitoring_access
 from tests.sinks.conftest import with_anonymous_role
 
 pytestmark = pytest.mark.integration
@@ -151,6 +152,16 @@ def test_a_report_replayed_twice_is_one_document(
         wait(lambda: committed_everything(isolated, isolated.kafka.topics.reports), 30, "replay")
     assert count(es, names.reports) == 2
     assert count(es, names.reports, query={"term": {"report_id": "replayed-1"}}) == 1
+
+
+def test_the_indexer_serves_metrics_only_with_a_monitoring_token(
+    isolated: Settings, indexer: Any
+) -> None:
+    with indexer(isolated) as running:
+        assert running.value("sitrep_indexer_loop_heartbeat_seconds") >= 0  # up, token accepted
+        assert_monitoring_access(
+            f"http://127.0.0.1:{running.metrics_port}", protected=["/metrics"], public=["/healthz"]
+        )
 
 
 def status_record(area: str, updated: datetime, level: str, score: float) -> tuple[bytes, bytes]:

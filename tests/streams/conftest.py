@@ -29,6 +29,7 @@ from streams.area import AreaState
 from streams.engine import Envelope, MemoryStore, PartitionEngine, Table
 from streams.render import render_area
 from streams.scoring import ScoringConfig, load_scoring_config
+from tests.monitoring import monitoring_env
 from tests.processes import terminate
 
 WITA = ZoneInfo("Asia/Makassar")
@@ -217,6 +218,7 @@ class WorkerProcess:
             "SITREP_WORKER__SESSION_TIMEOUT_S": "6",
             "SITREP_PROVINCE_CODE": "64",
             "SITREP_LOG__FORMAT": "json",
+            **monitoring_env(),
         }
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -20,6 +20,7 @@ import pytest
 from schemas.registry import AreaRegistry
 from schemas.status import AreaStatus
 from sitrep.settings import Settings
+from tests.monitoring import assert_monitoring_access, monitoring_auth
 
 pytestmark = pytest.mark.integration
 
@@ -166,7 +167,9 @@ def test_escalation_level_sequence_dead_letters_and_duplicates(it: Toolkit) -> N
             totals = {k: sum(c[k] for c in counters) for k in ("duplicates", "too_late", "invalid")}
             time.sleep(0.2)
         assert totals == {"duplicates": 1, "too_late": 1, "invalid": 2}
-        detail = httpx.get(f"http://127.0.0.1:{worker.port}/areas/64.72.09", timeout=5).json()
+        detail = httpx.get(
+            f"http://127.0.0.1:{worker.port}/areas/64.72.09", headers=monitoring_auth(), timeout=5
+        ).json()
         long_window = detail["engine"]["windows"][1]
         assert long_window["reports"] == 11  # 5 incidents + 6 follow-ups, the duplicate not
     finally:
@@ -178,6 +181,29 @@ def test_escalation_level_sequence_dead_letters_and_duplicates(it: Toolkit) -> N
         assert record["stage"] == "worker"
         assert record["origin"]["topic"] == it.topic("reports")
     assert {d.get("report_id") for d in dead} == {None, "late-1", "bad-1"}
+
+
+def test_every_worker_page_but_health_needs_a_monitoring_token(it: Toolkit) -> None:
+    """Against the running worker: each page with no, a wrong and the right token (the
+    route list and Faust's own pages: tests/security/test_monitoring_auth.py)."""
+    first = (DATA / "escalation.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    assert json.loads(first)["district"] == "64.01"
+    it.produce([first.encode()])
+    worker = it.worker("pages").start()
+    worker.wait_ready()
+    base = f"http://127.0.0.1:{worker.port}"
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{base}/tables/areas/64.01", headers=monitoring_auth()).status_code != 200:
+        assert time.monotonic() < deadline, "64.01 never reached the areas table"
+        time.sleep(0.2)
+    assert_monitoring_access(
+        base,
+        protected=["/metrics", "/areas", "/areas/64.01", "/tables/areas/64.01", "/", "/router/"],
+        public=["/healthz", "/livez"],
+    )
+    assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
+    metrics = httpx.get(f"{base}/metrics", headers=monitoring_auth()).text
+    assert "sitrep_worker_" in metrics
 
 
 # --- kill -9 ------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from schemas.report import report_to_json_bytes
 from sinks.notify.channels import verify_signature
 from sitrep import clients
 from sitrep.settings import Settings, TopicNames
+from tests.monitoring import monitoring_auth, monitoring_env
 
 WEBHOOK_SECRET = "uji-rahasia-posko"
 TELEGRAM_TOKEN = "123456:uji-token"
@@ -278,7 +279,8 @@ class NotifierProcess:
         import httpx
         from prometheus_client.parser import text_string_to_metric_families
 
-        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        text = httpx.get(url, headers=monitoring_auth(), timeout=5).text
         return sum(
             s.value
             for family in text_string_to_metric_families(text)
@@ -322,6 +324,7 @@ def notifier_env(
         "SITREP_LOG__FORMAT": "json",
         "T_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "T_TELEGRAM_TOKEN": TELEGRAM_TOKEN,
+        **monitoring_env(),
     }
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from schemas.alert import Silence, notification_key
 from sitrep.settings import Settings
+from tests.monitoring import assert_monitoring_access
 from tests.sinks.notify.conftest import (
     HttpReceivers,
     Mailbox,
@@ -93,6 +94,21 @@ def committed_lag(settings: Settings) -> int:
         return group_lag(admin, settings.notify.group_id, settings.kafka.topics.alerts)
     finally:
         admin.close()
+
+
+def test_the_notifier_serves_metrics_only_with_a_monitoring_token(
+    notify_topics: Settings,
+    http_receivers: HttpReceivers,
+    mailbox: Mailbox,
+    start_notifier: Callable[..., NotifierProcess],
+    tmp_path: Path,
+) -> None:
+    notifier = start_notifier(notify_topics, write_channels(tmp_path, http_receivers, mailbox))
+    with show_logs(notifier):
+        assert_monitoring_access(
+            f"http://127.0.0.1:{notifier.metrics_port}", protected=["/metrics"], public=["/healthz"]
+        )
+        assert notifier.metric("sitrep_notify_loop_heartbeat_seconds") >= 0
 
 
 def test_delivers_each_notification_once_per_channel(

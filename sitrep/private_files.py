@@ -1,5 +1,5 @@
-"""The web service's private YAML files (operator tokens, users): written atomically with
-owner-only permissions, re-read by the service when they change."""
+"""Private YAML files (the web service's operator tokens and users, the monitoring tokens):
+written atomically with owner-only permissions, re-read by the services when they change."""
 
 from __future__ import annotations
 
