@@ -680,13 +680,14 @@ async def _process_batch(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
             for event in group
         ]
         with partition_of(group[-1]):
+            # Read once: the clock as the batch finds it, for the skip check and the rules.
             clock = runtime.partition_clock(partition)
+            rule_now = _rule_time_before(runtime, clock, partition, wall_now.timestamp())
         envelopes, skipped = await with_skipped(
             runtime.settings, -1 if clock is None else clock.watermark, envelopes
         )
         metrics.skipped_read.inc(skipped)
         with partition_of(group[-1]):
-            rule_now = _rule_time_before(runtime, partition, wall_now.timestamp())
             result = runtime.engine.process(partition, envelopes, runtime.store, wall_now)
             alerts = _rules_on_batch(runtime, partition, result.accepted, rule_now)
         if alerts and runtime.alerting is not None:
@@ -719,12 +720,16 @@ async def _process_batch(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
     runtime.last_activity = time.monotonic()
 
 
-def _rule_time(runtime: WorkerRuntime, partition: int, wall: float) -> datetime | None:
+def _rule_time(
+    runtime: WorkerRuntime, partition: int, wall: float, clock: PartitionClock | None = None
+) -> datetime | None:
     """The partition's stream time for the rules, as statuses use it (None: no clock yet).
+    ``clock``: the partition clock when the caller has read it already.
 
     Live data runs on the wall clock to the second; replays of old data on event time.
     """
-    view = runtime.render_clock({partition: runtime.partition_clock(partition)}, partition, wall)
+    clock = clock or runtime.partition_clock(partition)
+    view = runtime.render_clock({partition: clock}, partition, wall)
     if view is None:
         return None
     minute = view[0]
@@ -733,12 +738,14 @@ def _rule_time(runtime: WorkerRuntime, partition: int, wall: float) -> datetime 
     return at_minute(minute)
 
 
-def _rule_time_before(runtime: WorkerRuntime, partition: int, wall: float) -> datetime | None:
-    """The rules' stream time before a batch moves the partition clock on. None when the
+def _rule_time_before(
+    runtime: WorkerRuntime, clock: PartitionClock | None, partition: int, wall: float
+) -> datetime | None:
+    """The rules' stream time before a batch moves the partition ``clock`` on. None when the
     partition has no clock yet: the batch's own reports start it, live data or a replay."""
-    if runtime.alerting is None or runtime.partition_clock(partition) is None:
+    if runtime.alerting is None or clock is None:
         return None
-    return _rule_time(runtime, partition, wall)
+    return _rule_time(runtime, partition, wall, clock)
 
 
 def _rules_on_batch(

@@ -6,6 +6,9 @@ worker and the final status differed from a fault-free run."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from kafka import TopicPartition
@@ -39,51 +42,61 @@ def envelope(topic: str, offset: int) -> Envelope:
     return Envelope(topic, 0, offset, b"64.71", f"report {offset}".encode())
 
 
-@pytest.mark.integration
-def test_skipped_records_are_read_from_the_topic_and_put_in_order(local_stack: Settings) -> None:
-    topic = f"skipped-{uuid.uuid4().hex[:8]}"
+@dataclass
+class OnePartition:
+    """A fresh one-partition topic holding ``report 0`` … ``report N-1`` at offsets 0 … N-1."""
+
+    name: str
+    admin: Any
+
+    def fill(self, settings: Settings, count: int) -> None:
+        producer = clients.kafka_producer(settings)
+        try:
+            for offset in range(count):
+                producer.send(
+                    self.name, key=b"64.71", value=f"report {offset}".encode(), partition=0
+                )
+            producer.flush()
+        finally:
+            producer.close()
+
+
+@pytest.fixture
+def topic(local_stack: Settings) -> Iterator[OnePartition]:
+    name = f"skipped-{uuid.uuid4().hex[:8]}"
     admin = clients.kafka_admin(local_stack)
-    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    producer = clients.kafka_producer(local_stack)
+    admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
     try:
-        for offset in range(10):
-            producer.send(topic, key=b"64.71", value=f"report {offset}".encode(), partition=0)
-        producer.flush()
-        # Processed up to 2; the consumer then handed over 5, 6 and 9, and 6 twice.
-        delivered = [envelope(topic, o) for o in (6, 5, 6, 9)]
-
-        async def repair() -> tuple[list[Envelope], int]:
-            return await with_skipped(local_stack, 2, delivered)
-
-        repaired, read = run_in_own_loop(repair)
-        assert [e.offset for e in repaired] == [3, 4, 5, 6, 7, 8, 9]
-        assert [e.value for e in repaired] == [f"report {o}".encode() for o in range(3, 10)]
-        assert read == 4
-        # Nothing skipped: nothing is read.
-        in_order = [envelope(topic, o) for o in (3, 4)]
-        assert run_in_own_loop(lambda: with_skipped(local_stack, 2, in_order)) == (in_order, 0)
+        yield OnePartition(name, admin)
     finally:
-        producer.close()
-        admin.delete_topics([topic])
+        admin.delete_topics([name])
         admin.close()
 
 
 @pytest.mark.integration
-def test_records_the_retention_deleted_are_not_waited_for(local_stack: Settings) -> None:
-    topic = f"skipped-{uuid.uuid4().hex[:8]}"
-    admin = clients.kafka_admin(local_stack)
-    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    producer = clients.kafka_producer(local_stack)
-    try:
-        for offset in range(6):
-            producer.send(topic, value=f"report {offset}".encode(), partition=0)
-        producer.flush()
-        admin.delete_records({TopicPartition(topic, 0): 4})  # as the retention would
-        delivered = [envelope(topic, 5)]
-        repaired, read = run_in_own_loop(lambda: with_skipped(local_stack, 1, delivered))
-        assert [e.offset for e in repaired] == [4, 5]
-        assert read == 1
-    finally:
-        producer.close()
-        admin.delete_topics([topic])
-        admin.close()
+def test_skipped_records_are_read_from_the_topic_and_put_in_order(
+    local_stack: Settings, topic: OnePartition
+) -> None:
+    topic.fill(local_stack, 10)
+    # Processed up to 2; the consumer then handed over 5, 6 and 9, and 6 twice.
+    delivered = [envelope(topic.name, o) for o in (6, 5, 6, 9)]
+    repaired, read = run_in_own_loop(lambda: with_skipped(local_stack, 2, delivered))
+    assert [e.offset for e in repaired] == [3, 4, 5, 6, 7, 8, 9]
+    assert [e.value for e in repaired] == [f"report {o}".encode() for o in range(3, 10)]
+    assert read == 4
+    # Nothing skipped: nothing is read.
+    in_order = [envelope(topic.name, o) for o in (3, 4)]
+    assert run_in_own_loop(lambda: with_skipped(local_stack, 2, in_order)) == (in_order, 0)
+
+
+@pytest.mark.integration
+def test_records_the_retention_deleted_are_not_waited_for(
+    local_stack: Settings, topic: OnePartition
+) -> None:
+    topic.fill(local_stack, 6)
+    topic.admin.delete_records({TopicPartition(topic.name, 0): 4})  # as the retention would
+    repaired, read = run_in_own_loop(
+        lambda: with_skipped(local_stack, 1, [envelope(topic.name, 5)])
+    )
+    assert [e.offset for e in repaired] == [4, 5]
+    assert read == 1
