@@ -12,7 +12,6 @@ this area's state and the event, never on other areas or the wall clock.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any
 
 from schemas.report import FieldReport, ReportKind
 from schemas.status import StatusLevel
+from streams import codec
 from streams.hysteresis import LevelChange, LevelState, advance, observe
 from streams.scoring import AreaType, ScoringConfig
 from streams.timebase import at_minute, minute_of_seconds
@@ -193,7 +193,7 @@ class AreaState:
     # --- storage ----------------------------------------------------------------------------
 
     def encode(self) -> bytes:
-        return json.dumps(
+        return codec.dumps(
             {
                 "c": self.code,
                 "t": self.area_type,
@@ -214,12 +214,11 @@ class AreaState:
                 "top": {k: [c.report_id, c.weight, c.minute] for k, c in self.top.items()},
                 "r": self.reports,
             },
-            separators=(",", ":"),
-        ).encode()
+        )
 
     @classmethod
     def decode(cls, raw: bytes) -> AreaState:
-        data: dict[str, Any] = json.loads(raw)
+        data: dict[str, Any] = codec.loads(raw)
         resumed = data["rs"]
         return cls(
             code=data["c"],

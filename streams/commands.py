@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from datetime import UTC, datetime
 
@@ -35,6 +36,10 @@ def run_worker(settings: Settings, *, exit_when_caught_up: bool = False) -> None
         # Faust narrates every service start and stop at INFO; its warnings still show.
         for name in ("faust", "mode"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    # The area registry, rules and stemmer dictionary live as long as the process: frozen, they
+    # are left out of every full garbage collection (without this each one stalls ~100 ms).
+    gc.collect()
+    gc.freeze()
     worker = faust.Worker(
         runtime.app,
         loglevel=settings.log.level,

@@ -13,7 +13,6 @@ table tells a replayed record (same offset) from a duplicate (an earlier offset,
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -27,6 +26,7 @@ from schemas.common import ValidationProblem, validation_problems
 from schemas.deadletter import DeadLetter, Origin, Reason, Stage, guess_identity, make_dead_letter
 from schemas.registry import AreaRegistry
 from schemas.report import MAX_FUTURE_SKEW, FieldReport, ReportKind, parse_report
+from streams import codec
 from streams.area import AreaState
 from streams.incidents import IncidentRecord, IncidentView, incident_key
 from streams.scoring import AreaType, ScoringConfig
@@ -194,14 +194,11 @@ class PartitionClock:
         return self.checkpoints[0][1] if self.checkpoints else self.clock
 
     def encode(self) -> bytes:
-        return json.dumps(
-            [self.partition, self.watermark, *self._snapshot(), self.checkpoints],
-            separators=(",", ":"),
-        ).encode()
+        return codec.dumps([self.partition, self.watermark, *self._snapshot(), self.checkpoints])
 
     @classmethod
     def decode(cls, raw: bytes) -> PartitionClock:
-        partition, watermark, *snapshot, checkpoints = json.loads(raw)
+        partition, watermark, *snapshot, checkpoints = codec.loads(raw)
         clock, origin, received, applied, duplicates, too_late, invalid, last_sweep = snapshot
         return cls(
             partition,

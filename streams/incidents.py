@@ -14,11 +14,11 @@ after that offset, which ``state_before``/``state_at`` give back from the histor
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from schemas.report import Category, FieldReport, IncidentState
+from streams import codec
 from streams.scoring import ScoringConfig
 from streams.timebase import minute_of_seconds
 from streams.windows import Contribution
@@ -166,22 +166,21 @@ class IncidentRecord:
     def encode(self) -> bytes:
         # "partition,latest minute|" first, so the expiry sweep can skip the JSON.
         latest_minute = minute_of_seconds(self.current.occurred) if self.current else 0
-        body = json.dumps(
+        body = codec.dumps(
             {
                 "d": self.district,
                 "b": self.base.encode() if self.base else None,
                 "r": [[offset, view.encode()] for offset, view in self.recent],
                 "a": self.applied,
                 "c": self.current.encode() if self.current else None,
-            },
-            separators=(",", ":"),
+            }
         )
-        return f"{self.partition},{latest_minute}|{body}".encode()
+        return f"{self.partition},{latest_minute}|".encode() + body
 
     @classmethod
     def decode(cls, raw: bytes) -> IncidentRecord:
         head, body = raw.split(b"|", 1)
-        data = json.loads(body)
+        data = codec.loads(body)
         return cls(
             data["d"],
             int(head.split(b",")[0]),

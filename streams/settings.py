@@ -45,6 +45,12 @@ class WorkerSettings(BaseModel):
     rocksdb_block_cache_mib: int = Field(
         default=4, ge=1, le=4096, description="RocksDB read cache per table and partition"
     )
+    producer_linger_ms: int = Field(
+        default=5,
+        ge=0,
+        le=1000,
+        description="wait at most this to gather records into one produce request",
+    )
     batch_size: int = Field(default=1000, ge=1, description="reports taken per batch at most")
     batch_within_ms: int = Field(default=100, ge=1, description="wait at most this for a batch")
     emit_interval_ms: int = Field(

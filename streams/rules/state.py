@@ -7,11 +7,11 @@ bounded whatever the report volume.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from schemas.alert import Alert, AlertState
+from streams import codec
 
 __all__ = [
     "EVIDENCE_CAP",
@@ -96,11 +96,11 @@ class GroupState:
             "buckets": {str(m): c for m, c in sorted(self.buckets.items())},
             "evidence": [e.encode() for e in self.evidence],
         }
-        return json.dumps(data, separators=(",", ":")).encode()
+        return codec.dumps(data)
 
     @classmethod
     def decode(cls, raw: bytes) -> GroupState:
-        data = json.loads(raw)
+        data = codec.loads(raw)
         return cls(
             area_code=data["area"],
             since=int(data["since"]),
@@ -132,11 +132,11 @@ class AlertSlot:
             "resolved": self.resolved_minute,
             "transitions": self.transitions,
         }
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        return codec.dumps(data)
 
     @classmethod
     def decode(cls, raw: bytes) -> AlertSlot:
-        data = json.loads(raw)
+        data = codec.loads(raw)
         alert = data["alert"]
         return cls(
             alert=None if alert is None else Alert.model_validate(alert),
