@@ -28,11 +28,13 @@ class Sizes:
 
     produce_count: int
     worker_count: int
+    worker_processes: int  # worker and alerts benchmarks
     index_count: int
     index_rate: int
     index_seconds: int
     alerts_rate: float
     alerts_seconds: float
+    alerts_warmup_s: float
     pipeline_rate: float
     pipeline_warmup_s: float
     pipeline_seconds: float
@@ -42,11 +44,13 @@ class Sizes:
 FULL = Sizes(
     produce_count=50_000,
     worker_count=30_000,
+    worker_processes=2,
     index_count=20_000,
     index_rate=200,
     index_seconds=10,
-    alerts_rate=1000.0,
+    alerts_rate=2000.0,
     alerts_seconds=60.0,
+    alerts_warmup_s=10.0,
     pipeline_rate=2500.0,
     pipeline_warmup_s=30.0,
     pipeline_seconds=600.0,
@@ -55,11 +59,13 @@ FULL = Sizes(
 SMOKE = Sizes(
     produce_count=1000,
     worker_count=1000,
+    worker_processes=2,
     index_count=1000,
     index_rate=50,
     index_seconds=2,
     alerts_rate=50.0,
     alerts_seconds=8.0,
+    alerts_warmup_s=2.0,
     pipeline_rate=50.0,
     pipeline_warmup_s=2.0,
     pipeline_seconds=8.0,
@@ -132,7 +138,11 @@ def command(
         click.echo(format_table([figure]))
     steps: list[tuple[str, Any, dict[str, Any]]] = [
         ("produce", produce.command, {"count": sizes.produce_count}),
-        ("worker", worker.command, {"count": sizes.worker_count}),
+        (
+            "worker",
+            worker.command,
+            {"count": sizes.worker_count, "workers": sizes.worker_processes},
+        ),
         (
             "index",
             index.command,
@@ -145,7 +155,12 @@ def command(
         (
             "alerts",
             alerts.command,
-            {"rate": sizes.alerts_rate, "duration": sizes.alerts_seconds},
+            {
+                "rate": sizes.alerts_rate,
+                "warmup": sizes.alerts_warmup_s,
+                "duration": sizes.alerts_seconds,
+                "workers": sizes.worker_processes,
+            },
         ),
         (
             "pipeline",

@@ -233,6 +233,90 @@ def health(port: int) -> dict[str, Any]:
         return {}
 
 
+@dataclass
+class WorkerGroup:
+    """``sitrep worker`` processes of one consumer group, each with its own port and state."""
+
+    processes: list[subprocess.Popen[bytes]]
+    ports: list[int]
+    logs: list[Path]
+
+    @classmethod
+    def start(
+        cls,
+        env: dict[str, str],
+        work_dir: Path,
+        count: int,
+        profile_path: Path | None = None,
+    ) -> WorkerGroup:
+        """``env`` names the topics and app id; ``profile_path``: the first runs under cProfile."""
+        sitrep = str(Path(sys.executable).parent / "sitrep")
+        group = cls([], [free_port() for _ in range(count)], [])
+        for number, port in enumerate(group.ports):
+            command_line = [sitrep, "worker"]
+            if profile_path is not None and number == 0:
+                command_line = [sys.executable, "-m", "cProfile", "-o", str(profile_path)]
+                command_line += [sitrep, "worker"]
+            suffix = "" if count == 1 else f"-{number}"
+            log_path = work_dir / f"worker{suffix}.log"
+            process_env = {
+                **env,
+                "SITREP_WORKER__WEB_PORT": str(port),
+                "SITREP_WORKER__DATA_DIR": str(work_dir / f"state{suffix}"),
+            }
+            with log_path.open("wb") as log:
+                group.processes.append(
+                    subprocess.Popen(
+                        command_line, env=process_env, stdout=log, stderr=subprocess.STDOUT
+                    )
+                )
+            group.logs.append(log_path)
+        return group
+
+    def wait_ready(self, partitions: int, timeout_s: float = 120) -> None:
+        """Until every worker is up and each partition is assigned to exactly one of them."""
+        deadline = time.monotonic() + timeout_s
+        while not _settled([health(port) for port in self.ports], partitions):
+            for process, log_path in zip(self.processes, self.logs, strict=True):
+                if process.poll() is not None:
+                    fail(f"worker exited; see {log_path}")
+            if time.monotonic() > deadline:
+                fail(f"the workers did not share the partitions; see {self.logs[0].parent}")
+            time.sleep(0.3)
+
+    def processed(self) -> int:
+        """Reports processed so far, all workers together."""
+        return sum(int(health(port).get("processed", 0)) for port in self.ports)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+workers_option = click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 8),
+    help="Worker processes sharing the partitions (one consumer group).",
+)
+
+
+def _settled(pages: list[dict[str, Any]], partitions: int) -> bool:
+    """Every worker is ready and each partition is assigned to exactly one of them."""
+    if any(page.get("status") != "ok" for page in pages):
+        return False
+    assigned = [p for page in pages for p in page.get("assigned_partitions", [])]
+    return sorted(assigned) == list(range(partitions))
+
+
 @click.command()
 @click.option("--count", default=30_000, show_default=True, help="Reports to send.")
 @click.option(
@@ -249,6 +333,7 @@ def health(port: int) -> dict[str, Any]:
     type=int,
     help="Worker debounce (default: the worker's setting, 1000).",
 )
+@workers_option
 @click.option("--profile", is_flag=True, help="Run the worker under cProfile; print hot spots.")
 @click.option("--keep", is_flag=True, help="Keep the scratch topics.")
 @pass_context
@@ -258,6 +343,7 @@ def command(
     rate: float,
     duration: float,
     emit_interval_ms: int | None,
+    workers: int,
     profile: bool,
     keep: bool,
 ) -> Path:
@@ -287,12 +373,11 @@ def command(
     work_dir = settings.home / "bench" / run
     work_dir.mkdir(parents=True, exist_ok=True)
     items = templates(settings, count)
-    click.echo(f"run {run}: {count} reports, {partitions} partitions")
+    click.echo(f"run {run}: {count} reports, {partitions} partitions, {workers} worker(s)")
 
     ceiling_figure = ceiling(settings, names["ceiling"], run, items)
     click.echo(f"ceiling measured: {ceiling_figure.rate:.0f} records/s")
 
-    port = free_port()
     env = {
         **os.environ,
         "SITREP_KAFKA__TOPICS__REPORTS": names["reports"],
@@ -300,26 +385,14 @@ def command(
         "SITREP_KAFKA__TOPICS__DEADLETTER": names["deadletter"],
         **{f"SITREP_KAFKA__TOPICS__{role.upper()}": names[role] for role in _ALERT_ROLES},
         "SITREP_WORKER__APP_ID": run,
-        "SITREP_WORKER__WEB_PORT": str(port),
-        "SITREP_WORKER__DATA_DIR": str(work_dir),
         "SITREP_WORKER__HEARTBEAT_S": "3600",
         "SITREP_LOG__FORMAT": "json",
         **({"SITREP_WORKER__EMIT_INTERVAL_MS": str(emit_interval_ms)} if emit_interval_ms else {}),
     }
-    sitrep = str(Path(sys.executable).parent / "sitrep")
     profile_path = work_dir / "worker.prof"
-    command_line = [sitrep, "worker"]
-    if profile:
-        command_line = [sys.executable, "-m", "cProfile", "-o", str(profile_path), *command_line]
-    log_path = work_dir / "worker.log"
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(command_line, env=env, stdout=log, stderr=subprocess.STDOUT)
+    group = WorkerGroup.start(env, work_dir, workers, profile_path if profile else None)
     try:
-        deadline = time.monotonic() + 120
-        while health(port).get("status") != "ok":
-            if worker.poll() is not None or time.monotonic() > deadline:
-                fail(f"worker did not start; see {log_path}")
-            time.sleep(0.3)
+        group.wait_ready(partitions)
         statuses = StatusLog()
         follower = threading.Thread(
             target=statuses.follow, args=(settings, names["status"]), daemon=True
@@ -338,7 +411,7 @@ def command(
             deadline = time.monotonic() + max(120.0, count / 200)
             while time.monotonic() < deadline:
                 time.sleep(1)
-                processed = int(health(port).get("processed", 0))
+                processed = group.processed()
                 lag_samples.append((time.time() - started, len(sent_at) - processed))
                 bar.update(processed - through)
                 through = processed
@@ -349,11 +422,7 @@ def command(
         statuses.stop.set()
         follower.join(10)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        group.stop()
 
     latencies, last_covered, missing = [], 0.0, 0
     for index, template in enumerate(items):
@@ -389,6 +458,7 @@ def command(
         "count": count,
         "rate": rate,
         "partitions": partitions,
+        "workers": workers,
         "emit_interval_ms": emit_interval_ms or settings.worker.emit_interval_ms,
         "lag_samples": lag_samples,
         "run": run,
