@@ -397,7 +397,8 @@ def command(
             deadline = time.monotonic() + warmup + duration + max(60.0, duration)
             while time.monotonic() < deadline:
                 time.sleep(1)
-                now_processed = group.processed() - base
+                # max: a health page that did not answer counts as no progress, not as less
+                now_processed = max(processed, group.processed() - base)
                 lag_samples.append(
                     (time.time() - started, len(sent_at) + len(trigger_sent) - now_processed)
                 )

@@ -411,7 +411,8 @@ def command(
             deadline = time.monotonic() + max(120.0, count / 200)
             while time.monotonic() < deadline:
                 time.sleep(1)
-                processed = group.processed()
+                # max: a health page that did not answer counts as no progress, not as less
+                processed = max(through, group.processed())
                 lag_samples.append((time.time() - started, len(sent_at) - processed))
                 bar.update(processed - through)
                 through = processed
