@@ -35,6 +35,7 @@ from sitrep.settings import Settings
 from sitrep.topics import TopicSpec, ensure_topics
 from streams.alerting import AlertingRuntime, AlertMetrics
 from streams.current import partition_of
+from streams.emission import Why, plan_emit
 from streams.engine import Envelope, PartitionClock, PartitionEngine, Table
 from streams.metrics import WorkerMetrics
 from streams.partitions import expected_areas, partition_for_key
@@ -58,6 +59,10 @@ __all__ = ["WorkerRuntime", "build_worker"]
 log = structlog.get_logger("streams.worker")
 
 EMIT_TICK_S = 0.1
+# Time-driven renders (minute re-render, heartbeats) per emit tick; the rest wait a tick. A
+# heartbeat (render and send) costs ~0.8 ms (7,837 nationwide areas took one 6.4 s tick), so a
+# tick stays under ~0.2 s and every area comes round within about 4 s.
+SCHEDULED_RENDERS_PER_TICK = 200
 PROVINCES_TABLE = "provinces"
 PRODUCER_BUFFER = 20_000
 CAUGHT_UP_IDLE_S = 2.0
@@ -212,6 +217,7 @@ class WorkerRuntime:
     known: dict[int, set[str]] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
     dirty_provinces: set[str] = field(default_factory=set)
+    time_pending: set[str] = field(default_factory=set)  # the minute moved on: re-render
     sent: dict[str, SentStatus] = field(default_factory=dict)
     last_offsets: dict[int, int] = field(default_factory=dict)
     last_time_render: dict[int, tuple[float, int]] = field(default_factory=dict)
@@ -244,6 +250,7 @@ class WorkerRuntime:
         self.engine.forget()
         self.dirty.clear()
         self.dirty_provinces.clear()
+        self.time_pending.clear()
         self.sent.clear()
         self.known.clear()
         self.last_time_render.clear()
@@ -255,6 +262,10 @@ class WorkerRuntime:
         known = self.known.get(partition, set())
         expected = self.expected.get(partition, [])
         return expected + sorted(known.difference(expected))
+
+    def last_sent(self, code: str) -> float | None:
+        sent = self.sent.get(code)
+        return None if sent is None else sent.wall
 
     def note_area(self, code: str, partition: int) -> None:
         self.known.setdefault(partition, set()).add(code)
@@ -806,39 +817,50 @@ def _roll_up(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
 
 
 async def _emit(runtime: WorkerRuntime, assigned: list[int], force: bool = False) -> None:
-    """Send the statuses due: changed (debounced), time-driven level changes, heartbeats."""
+    """Send the statuses due: changed (debounced), time-driven level changes, heartbeats.
+
+    ``force``: every area now, uncapped (the last emission before --exit-when-caught-up).
+    """
     if runtime.needs_scan:
         runtime.scan_known_areas()
     wall = time.time()
     settings = runtime.settings.worker
     interval = settings.emit_interval_ms / 1000
-    heartbeat = force or wall - runtime.last_heartbeat >= settings.heartbeat_s
+    budget = None if force else SCHEDULED_RENDERS_PER_TICK
     clocks = {p: runtime.partition_clock(p) for p in assigned}
     for partition in assigned:
         view = runtime.render_clock(clocks, partition, wall)
         if view is None:
             continue
         now, origin = view
+        areas = runtime.areas_of(partition)
         last_render = runtime.last_time_render.get(partition)
-        time_due = last_render is None or (
-            wall - last_render[0] >= interval and last_render[1] != now
-        )
-        if time_due:
+        if last_render is None or (wall - last_render[0] >= interval and last_render[1] != now):
             runtime.last_time_render[partition] = (wall, now)
-        for code in runtime.areas_of(partition):
-            dirty = code in runtime.dirty
-            if not (dirty or time_due or heartbeat):
-                continue
-            sent = runtime.sent.get(code)
-            if dirty and not heartbeat and sent and wall - sent.wall < interval:
-                continue  # debounce: stays dirty until the interval has passed
+            runtime.time_pending.update(areas)
+        plan = plan_emit(
+            areas,
+            dirty=runtime.dirty,
+            time_pending=runtime.time_pending,
+            last_sent=runtime.last_sent,
+            wall=wall,
+            interval_s=interval,
+            heartbeat_s=0.0 if force else settings.heartbeat_s,
+            budget=budget,
+        )
+        budget = plan.budget_left
+        for due in plan.due:
+            code = due.code
             status = runtime.render(code, partition, now, origin, wall)
             runtime.dirty.discard(code)
+            runtime.time_pending.discard(code)
             if status is None:
                 continue
-            if not dirty and not heartbeat and sent and _same_display(sent.facts, status):
+            sent = runtime.sent.get(code)
+            if due.why is Why.TIME and sent and _same_display(sent.facts, status):
                 continue
             await runtime.send(status, wall)
+    heartbeat = force or wall - runtime.last_heartbeat >= settings.heartbeat_s
     await _emit_provinces(runtime, wall, interval, heartbeat)
     if heartbeat:
         runtime.last_heartbeat = wall

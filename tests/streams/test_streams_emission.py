@@ -1,0 +1,90 @@
+"""Which areas an emit tick renders: debounce, heartbeats per area, the cap on time work."""
+
+from __future__ import annotations
+
+from streams.emission import Due, Why, plan_emit
+
+AREAS = [f"64.{n:02d}" for n in range(1, 11)]
+
+
+def plan(
+    *,
+    dirty: set[str] | None = None,
+    time_pending: set[str] | None = None,
+    sent: dict[str, float] | None = None,
+    wall: float = 1_000.0,
+    budget: int | None = 200,
+    heartbeat_s: float = 60.0,
+):
+    sent_at = {code: 990.0 for code in AREAS} if sent is None else sent
+    return plan_emit(
+        AREAS,
+        dirty=dirty or set(),
+        time_pending=time_pending or set(),
+        last_sent=sent_at.get,
+        wall=wall,
+        interval_s=1.0,
+        heartbeat_s=heartbeat_s,
+        budget=budget,
+    )
+
+
+def test_quiet_areas_sent_recently_are_left_alone() -> None:
+    assert plan().due == ()
+
+
+def test_a_changed_area_goes_out_once_its_debounce_has_passed() -> None:
+    sent = {code: 990.0 for code in AREAS} | {"64.03": 999.5}
+    result = plan(dirty={"64.02", "64.03"}, sent=sent)
+    assert result.due == (Due("64.02", Why.CHANGED),)  # 64.03 sent 0.5 s ago: waits
+
+
+def test_a_changed_area_inside_its_debounce_still_gets_its_heartbeat() -> None:
+    sent = {code: 990.0 for code in AREAS} | {"64.03": 999.5}
+    result = plan(dirty={"64.03"}, sent=sent, heartbeat_s=0.2)
+    assert Due("64.03", Why.HEARTBEAT) in result.due
+
+
+def test_heartbeats_are_due_per_area_after_its_own_last_record() -> None:
+    sent = {code: 990.0 for code in AREAS} | {"64.01": 930.0, "64.05": 940.0}
+    assert plan(sent=sent).due == (Due("64.01", Why.HEARTBEAT), Due("64.05", Why.HEARTBEAT))
+
+
+def test_areas_never_sent_are_due_at_once() -> None:
+    assert plan(sent={}).due == tuple(Due(code, Why.HEARTBEAT) for code in AREAS)
+
+
+def test_time_pending_areas_are_rendered_to_compare() -> None:
+    assert plan(time_pending={"64.04"}).due == (Due("64.04", Why.TIME),)
+
+
+def test_the_cap_spreads_time_work_over_ticks_but_never_holds_back_changes() -> None:
+    result = plan(sent={}, dirty={"64.09"}, budget=3)
+    assert [d.code for d in result.due] == ["64.01", "64.02", "64.03", "64.09"]
+    assert result.due[-1].why is Why.CHANGED
+    assert result.budget_left == 0
+
+
+def test_the_budget_left_carries_to_the_next_partition() -> None:
+    first = plan(time_pending={"64.01", "64.02"}, budget=5)
+    assert first.budget_left == 3
+    second = plan(time_pending=set(AREAS), budget=first.budget_left)
+    assert [d.code for d in second.due] == ["64.01", "64.02", "64.03"]
+
+
+def test_no_cap_renders_everything_due() -> None:
+    result = plan(sent={}, budget=None, heartbeat_s=0.0)
+    assert len(result.due) == len(AREAS)
+    assert result.budget_left is None
+
+
+def test_ticks_with_the_cap_get_round_every_area() -> None:
+    """What the worker does: render what is due, record it as sent, next tick."""
+    sent: dict[str, float] = {}
+    ticks = 0
+    while len(sent) < len(AREAS):
+        wall = 1_000.0 + ticks * 0.1
+        for due in plan(sent=sent, wall=wall, budget=3).due:
+            sent[due.code] = wall
+        ticks += 1
+    assert ticks == 4  # 10 areas, 3 a tick
