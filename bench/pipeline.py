@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -40,6 +40,7 @@ from bench.procstat import Sampler
 from bench.worker import StatusLog
 from sitrep.commands.common import Context, fail, pass_context
 from sitrep.settings import Settings
+from streams.settings import WorkerSettings
 
 log = logging.getLogger("sitrep.bench")
 
@@ -51,6 +52,7 @@ WORKLOADS: Final = {
 TEMPLATE_COUNT: Final = 30_000  # distinct reports taken from the scenario, then repeated
 BURST_FACTOR: Final = 10
 SAMPLE_EVERY_S: Final = 2.0
+DEPLOYED_EMIT_INTERVAL_MS: Final = WorkerSettings.model_fields["emit_interval_ms"].default
 DRAIN_LIMIT_S: Final = 900.0  # the target is 300 s; longer shows by how much it is missed
 
 
@@ -275,21 +277,26 @@ class LagSample:
 # --- measuring ---------------------------------------------------------------------------------
 
 
-def received_times(settings: Settings, topic: str) -> dict[str, float]:
-    """report id -> received_at (epoch seconds) of every report on ``topic``."""
+def received_times(settings: Settings, topic: str) -> tuple[dict[str, float], dict[str, float]]:
+    """report id -> received_at, and report id -> the record's Kafka timestamp (the intake's
+    producer sets it when it hands the record over), in epoch seconds, of every report on
+    ``topic``."""
     from sitrep import clients
 
     consumer = clients.kafka_consumer(settings, topic, group_id=None, consumer_timeout_ms=2000)
-    result: dict[str, float] = {}
+    received: dict[str, float] = {}
+    handed_over: dict[str, float] = {}
     try:
         for record in consumer:
             if record.value is None:
                 continue
             report = json.loads(record.value)
-            result[report["report_id"]] = datetime.fromisoformat(report["received_at"]).timestamp()
+            report_id = report["report_id"]
+            received[report_id] = datetime.fromisoformat(report["received_at"]).timestamp()
+            handed_over[report_id] = record.timestamp / 1000
     finally:
         consumer.close()
-    return result
+    return received, handed_over
 
 
 def fired_alerts(settings: Settings, topic: str) -> dict[str, tuple[float, tuple[str, ...]]]:
@@ -366,6 +373,23 @@ def status_latencies(
                 continue
             latencies.append(max(0.0, covered - got) * 1000)
     return latencies, missing
+
+
+def intake_latencies(
+    batches: Sequence[SentBatch],
+    received: Mapping[str, float],
+    handed_over: Mapping[str, float],
+    phase: str,
+) -> list[float]:
+    """Milliseconds from ``received_at`` to the Kafka timestamp of the report's record: what
+    the intake spends (validation, duplicate store, its producer's queue) before Kafka."""
+    return [
+        max(0.0, handed_over[report_id] - received[report_id]) * 1000
+        for batch in batches
+        if batch.phase == phase
+        for report_id in batch.ids
+        if report_id in received and report_id in handed_over
+    ]
 
 
 def lag_trend(samples: Sequence[LagSample], window: tuple[float, float]) -> tuple[float, int, int]:
@@ -465,6 +489,12 @@ def stack_pids(settings: Settings) -> dict[str, int]:
     help=f"Seconds at {BURST_FACTOR}x the rate after the sustained phase (0: none).",
 )
 @click.option("--workers", default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--emit-interval-ms",
+    default=None,
+    type=click.IntRange(min=50),
+    help="Worker debounce (default: as deployed, 1000).",
+)
 @click.option("--batch", "batch_size", default=100, show_default=True, help="Reports per POST.")
 @click.option("--connections", default=4, show_default=True, help="Concurrent HTTP clients.")
 @click.option("--keep", is_flag=True, help="Keep the run's topics and indices.")
@@ -477,6 +507,7 @@ def command(
     sustained_s: float,
     burst_s: float,
     workers: int,
+    emit_interval_ms: int | None,
     batch_size: int,
     connections: int,
     keep: bool,
@@ -507,7 +538,7 @@ def command(
     pipeline = Pipeline(settings, names, work, receiver, workers)
     try:
         pipeline.prepare()
-        _deploy_defaults(pipeline)
+        _deploy_defaults(pipeline, emit_interval_ms)
         ceiling = raw_ceiling(
             settings,
             f"{run}.ceiling",
@@ -527,6 +558,7 @@ def command(
             sustained_s=sustained_s,
             burst_s=burst_s,
             workers=workers,
+            emit_interval_ms=emit_interval_ms or DEPLOYED_EMIT_INTERVAL_MS,
             batch=batch_size,
             connections=connections,
             partitions=settings.kafka.partitions,
@@ -555,9 +587,11 @@ def command(
     return path
 
 
-def _deploy_defaults(pipeline: Any) -> None:
+def _deploy_defaults(pipeline: Any, emit_interval_ms: int | None) -> None:
     """The chaos pipeline pins event time and short intervals for repeatable results; a
-    benchmark measures the worker as deployed (live clock, default debounce and heartbeat)."""
+    benchmark measures the worker as deployed (live clock, default debounce and heartbeat),
+    with the debounce of ``--emit-interval-ms`` when given (a SITREP_WORKER__EMIT_INTERVAL_MS of
+    the caller's environment is not used, so the result file says what was measured)."""
     for role in pipeline.roles.values():
         if role.args == ("worker",):
             for name in (
@@ -566,6 +600,8 @@ def _deploy_defaults(pipeline: Any) -> None:
                 "SITREP_WORKER__HEARTBEAT_S",
             ):
                 role.env.pop(name, None)
+            if emit_interval_ms is not None:
+                role.env["SITREP_WORKER__EMIT_INTERVAL_MS"] = str(emit_interval_ms)
 
 
 def _measure(
@@ -642,7 +678,7 @@ def _measure(
     prober.join(15)  # its last searches before the client is closed
     deliveries = receiver_snapshot(pipeline)
 
-    received = received_times(settings, settings.kafka.topics.reports)
+    received, handed_over = received_times(settings, settings.kafka.topics.reports)
     fired = fired_alerts(settings, settings.kafka.topics.alerts)
     indexed = es.count(index=f"{run}-reports")["count"]
     es.close()
@@ -661,6 +697,7 @@ def _measure(
         for rid, seen in probe.seen_at.items()
         if rid in received and sample_hook.phase_of.get(rid) == "sustained"
     ]
+    intake_ms = intake_latencies(sender.batches, received, handed_over, "sustained")
     growth, lag_first, lag_last = lag_trend(lags, sustained)
     sustained_seconds = sustained[1] - sustained[0]
     figures = [
@@ -672,6 +709,13 @@ def _measure(
             ceiling_name=ceiling.name,
             ceiling_rate=ceiling.rate,
             notes=f"lag {lag_first} -> {lag_last}, trend {growth:+.1f}/s",
+        ),
+        Figure(
+            "latency received -> handed to Kafka",
+            len(intake_ms),
+            sustained_seconds,
+            latency_ms=percentiles(intake_ms),
+            notes="the intake's share of every latency below (Kafka record timestamp)",
         ),
         Figure(
             "latency received -> status",

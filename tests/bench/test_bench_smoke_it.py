@@ -36,6 +36,7 @@ def test_every_benchmark_runs_and_writes_its_figures(local_stack: Settings) -> N
         "file producer",
         "raw helpers.streaming_bulk (ceiling)",
         "pipeline sustained (accepted, indexed)",
+        "latency received -> handed to Kafka",
         "latency received -> status",
         "latency received -> searchable",
     ):
