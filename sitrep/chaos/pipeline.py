@@ -146,6 +146,13 @@ class RoleProcess:
             return ""
 
 
+def _partitions_of(consumer: Any, topic: str) -> list[Any]:
+    """The topic's partitions; none while the broker has no metadata for it yet."""
+    from kafka import TopicPartition
+
+    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+
+
 def _copy_output(stream: Any, log_file: Path) -> None:
     with log_file.open("ab") as out:
         for line in stream:
@@ -353,11 +360,18 @@ class Pipeline:
     # --- reads -------------------------------------------------------------------------------
 
     def _read_topic(self, topic: str) -> list[Any]:
-        consumer = clients.kafka_consumer(
-            self.settings, topic, group_id=None, consumer_timeout_ms=1000
-        )
+        """Every record up to the end offsets at the start of the read. Reading until the topic
+        has been quiet a while never ends on the status topic: each area's heartbeat is due on
+        its own schedule, so some record arrives every few hundred milliseconds."""
+        from sinks.notify.runner import read_range
+
+        consumer = clients.kafka_consumer(self.settings, group_id=None)
         try:
-            return list(consumer)
+            partitions = _partitions_of(consumer, topic)
+            starts = consumer.beginning_offsets(partitions)
+            records: list[Any] = []
+            read_range(consumer, starts, consumer.end_offsets(partitions), records.append)
+            return records
         finally:
             consumer.close()
 
