@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Se
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -34,6 +34,7 @@ from schemas.status import AreaStatus
 from sitrep.settings import Settings
 from sitrep.topics import TopicSpec, ensure_topics
 from streams.alerting import AlertingRuntime, AlertMetrics
+from streams.changelog import ChangelogWriter, GatheredTable
 from streams.current import partition_of
 from streams.emission import Why, plan_emit
 from streams.engine import Envelope, PartitionClock, PartitionEngine, Table
@@ -99,9 +100,11 @@ class FaustStore:
         return [(key.decode(), value) for key, value in list(self._tables[table].items())]
 
 
-def drain_completely(buffer: Any) -> Callable[[], Awaitable[None]]:
+def drain_completely(
+    buffer: Any, changelog: ChangelogWriter | None = None
+) -> Callable[[], Awaitable[None]]:
     """A flush of Faust's producer buffer that returns once everything queued when it was
-    called has been delivered.
+    called has been delivered, the tables' gathered changelog records first.
 
     Faust flushes the buffer before it commits offsets, but its flush gives up as soon as no
     record went out for 0.1 s, while a batch may have queued thousands of changelog records.
@@ -113,6 +116,8 @@ def drain_completely(buffer: Any) -> Callable[[], Awaitable[None]]:
     """
 
     async def flush() -> None:
+        if changelog is not None:
+            await changelog.delivered()
         # asyncio.Queue keeps its items in a deque: these are the records queued so far.
         queued = [f for f in getattr(buffer.pending, "_queue", ()) if not f.done()]
         if not queued:
@@ -212,6 +217,7 @@ class WorkerRuntime:
     status_topic: Any
     deadletter_topic: Any
     rollup_topic: Any
+    changelog: ChangelogWriter
     exit_when_caught_up: bool = False
     expected: dict[int, list[str]] = field(default_factory=dict)
     known: dict[int, set[str]] = field(default_factory=dict)
@@ -548,16 +554,24 @@ def build_worker(
     def raw_topic(name: str, **options: Any) -> Any:
         return app.topic(name, key_serializer="raw", value_serializer="raw", **options)
 
+    # The aiokafka producer under Faust's (started with the app, hence asked for late).
+    changelog = ChangelogWriter(lambda: cast(Any, app.producer)._ensure_producer())
+
     def table(name: str) -> Any:
         # A fresh options dict each time: Faust's store pops keys out of it.
         options = rocksdb_options(worker) if worker.store == "rocksdict" else None
-        return app.Table(
-            name,
-            default=None,
-            partitions=partitions,
-            key_type=bytes,  # bytes types select Faust's raw codec
-            value_type=bytes,
-            options=options,
+        return app.tables.add(
+            GatheredTable(
+                app,
+                name=name,
+                default=None,
+                beacon=app.tables.beacon,
+                partitions=partitions,
+                key_type=bytes,  # bytes types select Faust's raw codec
+                value_type=bytes,
+                options=options,
+                writer=changelog,
+            )
         )
 
     tables = {name: table(name.value) for name in Table}
@@ -578,6 +592,7 @@ def build_worker(
         status_topic=raw_topic(topics.status),
         deadletter_topic=raw_topic(topics.deadletter),
         rollup_topic=raw_topic(f"{worker.app_id}-rollup", partitions=partitions, internal=True),
+        changelog=changelog,
         exit_when_caught_up=exit_when_caught_up,
         expected=expected_areas(registry, settings.province_code, partitions),
     )
@@ -615,13 +630,14 @@ def _wire(runtime: WorkerRuntime) -> None:
         # (ProducerBuffer.max_messages); a batch writes thousands at once, so let them queue
         # and drain in the background instead of trickling through 100 at a time.
         app.producer.buffer.max_messages = PRODUCER_BUFFER
-        app.producer.buffer.flush = drain_completely(app.producer.buffer)
+        app.producer.buffer.flush = drain_completely(app.producer.buffer, runtime.changelog)
         commit_past_duplicate_acks(app.consumer)
         async for events in stream.take_events(
             settings.batch_size, within=settings.batch_within_ms / 1000
         ):
             with exit_on_failure("status-engine", len(events)):
                 await _process_batch(runtime, events)
+                await runtime.changelog.send()
 
     async def province_rollup(stream: Any) -> None:
         async for events in stream.take_events(
@@ -629,6 +645,7 @@ def _wire(runtime: WorkerRuntime) -> None:
         ):
             with exit_on_failure("province-rollup", len(events)):
                 _roll_up(runtime, events)
+                await runtime.changelog.send()
 
     async def emit() -> None:
         if runtime.stopping or runtime.app.tables.recovery.in_recovery:
@@ -640,6 +657,7 @@ def _wire(runtime: WorkerRuntime) -> None:
         if runtime.alerting is not None:
             await _tick_rules(runtime, runtime.alerting, assigned)
         await _report_progress(runtime, assigned)
+        await runtime.changelog.send()
 
     async def on_revoked(sender: Any, revoked: Any, **_: Any) -> None:
         runtime.forget()
@@ -655,11 +673,13 @@ def _wire(runtime: WorkerRuntime) -> None:
                 with exit_on_failure("level-alerts", len(events)):
                     for event in events:
                         await alerting.publish(alerting.on_status_event(event))
+                    await runtime.changelog.send()
 
         async def alert_commands(stream: Any) -> None:
             async for event in stream.events():
                 with exit_on_failure("alert-commands", 1):
                     await alerting.publish(alerting.on_command_event(event))
+                    await runtime.changelog.send()
 
         app.agent(runtime.status_topic, name="level-alerts")(level_alerts)
         commands_topic = app.topic(

@@ -1,0 +1,174 @@
+"""Table writes gathered per partition: sent in order as few batches, the persisted offset
+written once a batch is acknowledged, a lost batch stops the worker.
+
+The broker side is covered by the worker integration tests (tables recovered from these
+changelog records after kill -9, tests/streams/test_streams_worker_it.py); here the producer
+is a stand-in that records what it is handed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka.record.default_records import DefaultRecordBatch
+
+from streams.changelog import BATCH_BYTES, ChangelogWriter
+from tests.streams.conftest import run_in_own_loop
+
+
+@dataclass
+class _Store:
+    persisted: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def set_persisted_offset(self, tp: Any, offset: int) -> None:
+        self.persisted[(tp.topic, tp.partition)] = offset
+
+
+def _table(name: str) -> Any:
+    topic = SimpleNamespace(get_topic_name=lambda: f"app-{name}-changelog")
+    return SimpleNamespace(name=name, changelog_topic=topic, data=_Store())
+
+
+class _Producer:
+    """Hands out one future per batch; the test acknowledges them (or fails them)."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[str, int, list[tuple[bytes, bytes | None]], Any]] = []
+        self.next_offset: dict[tuple[str, int], int] = {}
+
+    async def send_batch(self, builder: Any, topic: str, *, partition: int) -> Any:
+        assert builder.closed(), "a batch still open would wait out the producer's linger"
+        records = [(record.key, record.value) for record in DefaultRecordBatch(builder._build())]
+        future = asyncio.get_running_loop().create_future()
+        self.batches.append((topic, partition, records, future))
+        return future
+
+    def acknowledge_all(self) -> None:
+        for topic, partition, records, future in self.batches:
+            if not future.done():
+                base = self.next_offset.get((topic, partition), 0)
+                self.next_offset[(topic, partition)] = base + len(records)
+                future.set_result(SimpleNamespace(offset=base))
+
+
+def test_writes_go_out_per_table_partition_in_order_and_set_the_persisted_offset() -> None:
+    areas, seen = _table("areas"), _table("seen")
+
+    async def scenario() -> _Producer:
+        producer = _Producer()
+        writer = ChangelogWriter(lambda: producer)
+        writer.add(areas, 0, b"64.71", b"v1")
+        writer.add(seen, 0, b"r-1", b"s1")
+        writer.add(areas, 1, b"64.72", b"w1")
+        writer.add(areas, 0, b"64.71", b"v2")
+        writer.add(areas, 0, b"64.71.01", None)  # a delete: a tombstone
+        assert writer.waiting == 5
+        await writer.send()
+        assert writer.waiting == 0
+        producer.acknowledge_all()
+        await writer.delivered()
+        return producer
+
+    producer = run_in_own_loop(scenario)
+    sent = {(topic, partition): records for topic, partition, records, _ in producer.batches}
+    assert len(producer.batches) == 3
+    assert sent[("app-areas-changelog", 0)] == [
+        (b"64.71", b"v1"),
+        (b"64.71", b"v2"),
+        (b"64.71.01", None),
+    ]
+    assert sent[("app-areas-changelog", 1)] == [(b"64.72", b"w1")]
+    assert sent[("app-seen-changelog", 0)] == [(b"r-1", b"s1")]
+    # The offset of each partition's last record, as Faust writes it per record.
+    assert areas.data.persisted == {("app-areas-changelog", 0): 2, ("app-areas-changelog", 1): 0}
+    assert seen.data.persisted == {("app-seen-changelog", 0): 0}
+
+
+def test_more_than_a_batch_holds_is_split_and_every_record_sent_once() -> None:
+    areas = _table("areas")
+    value = b"x" * 10_000
+    count = 3 * BATCH_BYTES // len(value)
+
+    async def scenario() -> _Producer:
+        producer = _Producer()
+        writer = ChangelogWriter(lambda: producer)
+        for number in range(count):
+            writer.add(areas, 2, f"k{number}".encode(), value)
+        await writer.send()
+        producer.acknowledge_all()
+        await writer.delivered()
+        assert writer.records_sent == count
+        return producer
+
+    producer = run_in_own_loop(scenario)
+    assert len(producer.batches) >= 3
+    keys = [key for _, _, records, _ in producer.batches for key, _ in records]
+    assert keys == [f"k{number}".encode() for number in range(count)]
+    assert areas.data.persisted == {("app-areas-changelog", 2): count - 1}
+
+
+def test_delivered_waits_for_the_acknowledgement() -> None:
+    areas = _table("areas")
+
+    async def scenario() -> tuple[bool, bool]:
+        producer = _Producer()
+        writer = ChangelogWriter(lambda: producer)
+        writer.add(areas, 0, b"k", b"v")
+        waiting = asyncio.ensure_future(writer.delivered())
+        await asyncio.sleep(0.05)
+        before = waiting.done()
+        producer.acknowledge_all()
+        await asyncio.wait_for(waiting, timeout=2)
+        return before, waiting.done()
+
+    before, after = run_in_own_loop(scenario)
+    assert (before, after) == (False, True)
+    assert areas.data.persisted == {("app-areas-changelog", 0): 0}
+
+
+def test_a_lost_batch_fails_the_next_send_and_keeps_the_persisted_offset() -> None:
+    areas = _table("areas")
+
+    async def scenario() -> list[str]:
+        producer = _Producer()
+        writer = ChangelogWriter(lambda: producer)
+        writer.add(areas, 0, b"k", b"v")
+        await writer.send()
+        producer.batches[0][3].set_exception(OSError("broker gone"))
+        await asyncio.sleep(0)
+        errors = []
+        for attempt in (writer.delivered, writer.send):
+            writer.add(areas, 0, b"k", b"v2")
+            with pytest.raises(RuntimeError, match="not delivered") as raised:
+                await attempt()
+            errors.append(repr(raised.value.__cause__))
+        return errors
+
+    errors = run_in_own_loop(scenario)
+    assert errors == ["OSError('broker gone')", "OSError('broker gone')"]
+    assert areas.data.persisted == {}
+
+
+def test_a_record_larger_than_a_batch_goes_in_a_batch_of_its_own() -> None:
+    areas = _table("areas")
+    large = b"x" * (BATCH_BYTES + 1)
+
+    async def scenario() -> _Producer:
+        producer = _Producer()
+        writer = ChangelogWriter(lambda: producer)
+        writer.add(areas, 0, b"small", b"v")
+        writer.add(areas, 0, b"large", large)
+        writer.add(areas, 0, b"after", b"w")
+        await writer.send()
+        return producer
+
+    producer = run_in_own_loop(scenario)
+    assert [records for _, _, records, _ in producer.batches] == [
+        [(b"small", b"v")],
+        [(b"large", large)],
+        [(b"after", b"w")],
+    ]
