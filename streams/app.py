@@ -34,11 +34,11 @@ from schemas.status import AreaStatus
 from sitrep.settings import Settings
 from sitrep.topics import TopicSpec, ensure_topics
 from streams.alerting import AlertingRuntime, AlertMetrics
-from streams.changelog import ChangelogWriter, GatheredTable
 from streams.current import partition_of
 from streams.emission import Why, plan_emit
 from streams.engine import Envelope, PartitionClock, PartitionEngine, Table
 from streams.metrics import WorkerMetrics
+from streams.outbox import GatheredTable, Outbox
 from streams.partitions import expected_areas, partition_for_key
 from streams.render import (
     ProvinceState,
@@ -100,9 +100,7 @@ class FaustStore:
         return [(key.decode(), value) for key, value in list(self._tables[table].items())]
 
 
-def drain_completely(
-    buffer: Any, changelog: ChangelogWriter | None = None
-) -> Callable[[], Awaitable[None]]:
+def drain_completely(buffer: Any, outbox: Outbox | None = None) -> Callable[[], Awaitable[None]]:
     """A flush of Faust's producer buffer that returns once everything queued when it was
     called has been delivered, the tables' gathered changelog records first.
 
@@ -116,8 +114,8 @@ def drain_completely(
     """
 
     async def flush() -> None:
-        if changelog is not None:
-            await changelog.delivered()
+        if outbox is not None:
+            await outbox.delivered()
         # asyncio.Queue keeps its items in a deque: these are the records queued so far.
         queued = [f for f in getattr(buffer.pending, "_queue", ()) if not f.done()]
         if not queued:
@@ -217,7 +215,7 @@ class WorkerRuntime:
     status_topic: Any
     deadletter_topic: Any
     rollup_topic: Any
-    changelog: ChangelogWriter
+    outbox: Outbox  # changelog and status records, sent in batches
     exit_when_caught_up: bool = False
     expected: dict[int, list[str]] = field(default_factory=dict)
     known: dict[int, set[str]] = field(default_factory=dict)
@@ -379,13 +377,14 @@ class WorkerRuntime:
 
     # --- sending ---------------------------------------------------------------------------
 
-    async def send(self, status: AreaStatus, wall: float) -> None:
+    def send(self, status: AreaStatus, wall: float) -> None:
+        """Queue the status (and a regency's roll-up record) in the outbox."""
         payload = status_bytes(status)
         code = status.area_code
-        await self.status_topic.send(key=code.encode(), value=payload)
+        self.outbox.add_keyed(self.status_topic.get_topic_name(), code.encode(), payload)
         if status.area_level is AreaLevel.REGENCY:
             province = code.split(".")[0]
-            await self.rollup_topic.send(key=province.encode(), value=payload)
+            self.outbox.add_keyed(self.rollup_topic.get_topic_name(), province.encode(), payload)
         facts = comparable(status)
         previous = self.sent.get(code)
         if previous is None or previous.facts["level"] != facts["level"]:
@@ -536,8 +535,8 @@ def build_worker(
         table_standby_replicas=0,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        # Gather the changelog and status records of a batch into few produce requests: sent
-        # one by one, each cost a socket write (13 % of the worker's time; 1.4x the reports/s).
+        # Gather the records still sent one by one (alerts, dead letters) into few produce
+        # requests: each cost a socket write (13 % of the worker's time before the outbox).
         producer_linger=worker.producer_linger_ms / 1000,
         broker_session_timeout=worker.session_timeout_s,
         broker_rebalance_timeout=worker.session_timeout_s,
@@ -555,7 +554,7 @@ def build_worker(
         return app.topic(name, key_serializer="raw", value_serializer="raw", **options)
 
     # The aiokafka producer under Faust's (started with the app, hence asked for late).
-    changelog = ChangelogWriter(lambda: cast(Any, app.producer)._ensure_producer())
+    outbox = Outbox(lambda: cast(Any, app.producer)._ensure_producer())
 
     def table(name: str) -> Any:
         # A fresh options dict each time: Faust's store pops keys out of it.
@@ -570,7 +569,7 @@ def build_worker(
                 key_type=bytes,  # bytes types select Faust's raw codec
                 value_type=bytes,
                 options=options,
-                writer=changelog,
+                outbox=outbox,
             )
         )
 
@@ -592,7 +591,7 @@ def build_worker(
         status_topic=raw_topic(topics.status),
         deadletter_topic=raw_topic(topics.deadletter),
         rollup_topic=raw_topic(f"{worker.app_id}-rollup", partitions=partitions, internal=True),
-        changelog=changelog,
+        outbox=outbox,
         exit_when_caught_up=exit_when_caught_up,
         expected=expected_areas(registry, settings.province_code, partitions),
     )
@@ -626,18 +625,19 @@ def _wire(runtime: WorkerRuntime) -> None:
     settings = runtime.settings.worker
 
     async def status_engine(stream: Any) -> None:
-        # Faust stalls the stream whenever more than 100 changelog records wait to be sent
-        # (ProducerBuffer.max_messages); a batch writes thousands at once, so let them queue
-        # and drain in the background instead of trickling through 100 at a time.
+        # Faust stalls the stream whenever more than 100 records wait in its producer buffer
+        # (ProducerBuffer.max_messages); a bad batch dead-letters thousands at once, so let
+        # them queue and drain in the background instead of trickling through 100 at a time.
+        # Table and status records bypass that buffer (streams.outbox).
         app.producer.buffer.max_messages = PRODUCER_BUFFER
-        app.producer.buffer.flush = drain_completely(app.producer.buffer, runtime.changelog)
+        app.producer.buffer.flush = drain_completely(app.producer.buffer, runtime.outbox)
         commit_past_duplicate_acks(app.consumer)
         async for events in stream.take_events(
             settings.batch_size, within=settings.batch_within_ms / 1000
         ):
             with exit_on_failure("status-engine", len(events)):
                 await _process_batch(runtime, events)
-                await runtime.changelog.send()
+                await runtime.outbox.send()
 
     async def province_rollup(stream: Any) -> None:
         async for events in stream.take_events(
@@ -645,7 +645,7 @@ def _wire(runtime: WorkerRuntime) -> None:
         ):
             with exit_on_failure("province-rollup", len(events)):
                 _roll_up(runtime, events)
-                await runtime.changelog.send()
+                await runtime.outbox.send()
 
     async def emit() -> None:
         if runtime.stopping or runtime.app.tables.recovery.in_recovery:
@@ -657,7 +657,7 @@ def _wire(runtime: WorkerRuntime) -> None:
         if runtime.alerting is not None:
             await _tick_rules(runtime, runtime.alerting, assigned)
         await _report_progress(runtime, assigned)
-        await runtime.changelog.send()
+        await runtime.outbox.send()
 
     async def on_revoked(sender: Any, revoked: Any, **_: Any) -> None:
         runtime.forget()
@@ -673,13 +673,13 @@ def _wire(runtime: WorkerRuntime) -> None:
                 with exit_on_failure("level-alerts", len(events)):
                     for event in events:
                         await alerting.publish(alerting.on_status_event(event))
-                    await runtime.changelog.send()
+                    await runtime.outbox.send()
 
         async def alert_commands(stream: Any) -> None:
             async for event in stream.events():
                 with exit_on_failure("alert-commands", 1):
                     await alerting.publish(alerting.on_command_event(event))
-                    await runtime.changelog.send()
+                    await runtime.outbox.send()
 
         app.agent(runtime.status_topic, name="level-alerts")(level_alerts)
         commands_topic = app.topic(
@@ -879,7 +879,7 @@ async def _emit(runtime: WorkerRuntime, assigned: list[int], force: bool = False
             sent = runtime.sent.get(code)
             if due.why is Why.TIME and sent and _same_display(sent.facts, status):
                 continue
-            await runtime.send(status, wall)
+            runtime.send(status, wall)
     heartbeat = force or wall - runtime.last_heartbeat >= settings.heartbeat_s
     await _emit_provinces(runtime, wall, interval, heartbeat)
     if heartbeat:
@@ -911,7 +911,7 @@ async def _emit_provinces(
             runtime.config.top_reports,
             datetime.fromtimestamp(wall, runtime.zone),
         )
-        await runtime.send(status, wall)
+        runtime.send(status, wall)
 
 
 def _same_display(facts: Mapping[str, Any], status: AreaStatus) -> bool:

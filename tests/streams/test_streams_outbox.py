@@ -1,5 +1,6 @@
-"""Table writes gathered per partition: sent in order as few batches, the persisted offset
-written once a batch is acknowledged, a lost batch stops the worker.
+"""Records gathered per topic partition: sent in order as few batches, a table's persisted
+offset written once its batch is acknowledged, a lost batch stops the worker, keyed records on
+the partition Kafka's default partitioner gives their key.
 
 The broker side is covered by the worker integration tests (tables recovered from these
 changelog records after kill -9, tests/streams/test_streams_worker_it.py); here the producer
@@ -14,9 +15,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBatch
 
-from streams.changelog import BATCH_BYTES, ChangelogWriter
+from streams.outbox import BATCH_BYTES, Outbox
 from tests.streams.conftest import run_in_own_loop
 
 
@@ -36,9 +38,13 @@ def _table(name: str) -> Any:
 class _Producer:
     """Hands out one future per batch; the test acknowledges them (or fails them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, partitions: int = 6) -> None:
         self.batches: list[tuple[str, int, list[tuple[bytes, bytes | None]], Any]] = []
         self.next_offset: dict[tuple[str, int], int] = {}
+        self.partitions = partitions
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(range(self.partitions))
 
     async def send_batch(self, builder: Any, topic: str, *, partition: int) -> Any:
         assert builder.closed(), "a batch still open would wait out the producer's linger"
@@ -60,17 +66,17 @@ def test_writes_go_out_per_table_partition_in_order_and_set_the_persisted_offset
 
     async def scenario() -> _Producer:
         producer = _Producer()
-        writer = ChangelogWriter(lambda: producer)
-        writer.add(areas, 0, b"64.71", b"v1")
-        writer.add(seen, 0, b"r-1", b"s1")
-        writer.add(areas, 1, b"64.72", b"w1")
-        writer.add(areas, 0, b"64.71", b"v2")
-        writer.add(areas, 0, b"64.71.01", None)  # a delete: a tombstone
-        assert writer.waiting == 5
-        await writer.send()
-        assert writer.waiting == 0
+        outbox = Outbox(lambda: producer)
+        outbox.add_change(areas, 0, b"64.71", b"v1")
+        outbox.add_change(seen, 0, b"r-1", b"s1")
+        outbox.add_change(areas, 1, b"64.72", b"w1")
+        outbox.add_change(areas, 0, b"64.71", b"v2")
+        outbox.add_change(areas, 0, b"64.71.01", None)  # a delete: a tombstone
+        assert outbox.waiting == 5
+        await outbox.send()
+        assert outbox.waiting == 0
         producer.acknowledge_all()
-        await writer.delivered()
+        await outbox.delivered()
         return producer
 
     producer = run_in_own_loop(scenario)
@@ -95,13 +101,13 @@ def test_more_than_a_batch_holds_is_split_and_every_record_sent_once() -> None:
 
     async def scenario() -> _Producer:
         producer = _Producer()
-        writer = ChangelogWriter(lambda: producer)
+        outbox = Outbox(lambda: producer)
         for number in range(count):
-            writer.add(areas, 2, f"k{number}".encode(), value)
-        await writer.send()
+            outbox.add_change(areas, 2, f"k{number}".encode(), value)
+        await outbox.send()
         producer.acknowledge_all()
-        await writer.delivered()
-        assert writer.records_sent == count
+        await outbox.delivered()
+        assert outbox.records_sent == count
         return producer
 
     producer = run_in_own_loop(scenario)
@@ -116,9 +122,9 @@ def test_delivered_waits_for_the_acknowledgement() -> None:
 
     async def scenario() -> tuple[bool, bool]:
         producer = _Producer()
-        writer = ChangelogWriter(lambda: producer)
-        writer.add(areas, 0, b"k", b"v")
-        waiting = asyncio.ensure_future(writer.delivered())
+        outbox = Outbox(lambda: producer)
+        outbox.add_change(areas, 0, b"k", b"v")
+        waiting = asyncio.ensure_future(outbox.delivered())
         await asyncio.sleep(0.05)
         before = waiting.done()
         producer.acknowledge_all()
@@ -135,14 +141,14 @@ def test_a_lost_batch_fails_the_next_send_and_keeps_the_persisted_offset() -> No
 
     async def scenario() -> list[str]:
         producer = _Producer()
-        writer = ChangelogWriter(lambda: producer)
-        writer.add(areas, 0, b"k", b"v")
-        await writer.send()
+        outbox = Outbox(lambda: producer)
+        outbox.add_change(areas, 0, b"k", b"v")
+        await outbox.send()
         producer.batches[0][3].set_exception(OSError("broker gone"))
         await asyncio.sleep(0)
         errors = []
-        for attempt in (writer.delivered, writer.send):
-            writer.add(areas, 0, b"k", b"v2")
+        for attempt in (outbox.delivered, outbox.send):
+            outbox.add_change(areas, 0, b"k", b"v2")
             with pytest.raises(RuntimeError, match="not delivered") as raised:
                 await attempt()
             errors.append(repr(raised.value.__cause__))
@@ -159,11 +165,11 @@ def test_a_record_larger_than_a_batch_goes_in_a_batch_of_its_own() -> None:
 
     async def scenario() -> _Producer:
         producer = _Producer()
-        writer = ChangelogWriter(lambda: producer)
-        writer.add(areas, 0, b"small", b"v")
-        writer.add(areas, 0, b"large", large)
-        writer.add(areas, 0, b"after", b"w")
-        await writer.send()
+        outbox = Outbox(lambda: producer)
+        outbox.add_change(areas, 0, b"small", b"v")
+        outbox.add_change(areas, 0, b"large", large)
+        outbox.add_change(areas, 0, b"after", b"w")
+        await outbox.send()
         return producer
 
     producer = run_in_own_loop(scenario)
@@ -172,3 +178,39 @@ def test_a_record_larger_than_a_batch_goes_in_a_batch_of_its_own() -> None:
         [(b"large", large)],
         [(b"after", b"w")],
     ]
+
+
+def test_keyed_records_go_where_kafkas_default_partitioner_puts_their_key() -> None:
+    """The status topic's partition of an area must not move with the way it is sent: the
+    board and the indexer read an area's statuses in order within its partition."""
+    codes = [f"64.{regency:02d}" for regency in range(1, 20)]
+
+    async def scenario() -> _Producer:
+        producer = _Producer(partitions=6)
+        outbox = Outbox(lambda: producer)
+        for version in (b"1", b"2"):
+            for code in codes:
+                outbox.add_keyed("sitrep.status", code.encode(), version)
+        assert outbox.waiting == 2 * len(codes)
+        await outbox.send()
+        producer.acknowledge_all()
+        await outbox.delivered()
+        return producer
+
+    producer = run_in_own_loop(scenario)
+    partitions = list(range(6))
+    placed = {
+        key: partition
+        for topic, partition, records, _ in producer.batches
+        for key, _ in records
+        if topic == "sitrep.status"
+    }
+    assert placed == {
+        code.encode(): DefaultPartitioner()(code.encode(), partitions, partitions) for code in codes
+    }
+    assert len(set(placed.values())) > 1
+    for _, _, records, _ in producer.batches:
+        # Each key's records in the order they were added.
+        for code in codes:
+            versions = [value for key, value in records if key == code.encode()]
+            assert versions in ([], [b"1", b"2"])
