@@ -102,7 +102,7 @@ class FaustStore:
 
 def drain_completely(buffer: Any, outbox: Outbox | None = None) -> Callable[[], Awaitable[None]]:
     """A flush of Faust's producer buffer that returns once everything queued when it was
-    called has been delivered, the tables' gathered changelog records first.
+    called has been delivered, the outbox's records (changelog, statuses) first.
 
     Faust flushes the buffer before it commits offsets, but its flush gives up as soon as no
     record went out for 0.1 s, while a batch may have queued thousands of changelog records.

@@ -51,6 +51,9 @@ class Outbox:
         self._keyed: dict[str, list[Record]] = {}  # partition chosen from the key at send
         self._in_flight: set[asyncio.Future[Any]] = set()
         self._failure: BaseException | None = None
+        # One send at a time: a send suspends while aiokafka takes its batches, and a later
+        # one must not hand a newer value of a key over before the older one.
+        self._sending = asyncio.Lock()
         self.records_sent = 0
 
     def add_change(self, table: Any, partition: int, key: bytes, value: bytes | None) -> None:
@@ -75,6 +78,10 @@ class Outbox:
         self._raise_failure()
         if not self._pending and not self._keyed:
             return
+        async with self._sending:
+            await self._send_gathered()
+
+    async def _send_gathered(self) -> None:
         producer = self._producer()
         keyed, self._keyed = self._keyed, {}
         for topic, records in keyed.items():

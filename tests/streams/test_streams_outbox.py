@@ -214,3 +214,33 @@ def test_keyed_records_go_where_kafkas_default_partitioner_puts_their_key() -> N
         for code in codes:
             versions = [value for key, value in records if key == code.encode()]
             assert versions in ([], [b"1", b"2"])
+
+
+def test_a_send_while_another_is_handing_over_waits_so_values_keep_their_order() -> None:
+    """aiokafka may make a send wait (a batch of that partition not yet drained); a send
+    started meanwhile (the emit timer's, the next batch's) must not overtake it."""
+    areas = _table("areas")
+
+    class _SlowFirst(_Producer):
+        calls = 0
+
+        async def send_batch(self, builder: Any, topic: str, *, partition: int) -> Any:
+            self.calls += 1
+            if self.calls == 1:
+                await asyncio.sleep(0.05)
+            return await super().send_batch(builder, topic, partition=partition)
+
+    async def scenario() -> _Producer:
+        producer = _SlowFirst()
+        outbox = Outbox(lambda: producer)
+        outbox.add_change(areas, 0, b"64.71", b"v1")
+        outbox.add_change(areas, 1, b"64.72", b"w1")
+        first = asyncio.ensure_future(outbox.send())
+        await asyncio.sleep(0.01)  # the first send is now waiting inside aiokafka
+        outbox.add_change(areas, 1, b"64.72", b"w2")
+        await asyncio.gather(first, outbox.send())
+        return producer
+
+    producer = run_in_own_loop(scenario)
+    partition_1 = [records for _, partition, records, _ in producer.batches if partition == 1]
+    assert partition_1 == [[(b"64.72", b"w1")], [(b"64.72", b"w2")]]
