@@ -32,12 +32,18 @@ def local_stack(local_stack: Settings) -> Iterator[Settings]:
         update={"kafka": local_stack.kafka.model_copy(update={"topics": topics})}
     )
     admin = clients.kafka_admin(settings)
-    ensure_topics(admin, desired_topics(settings.kafka))
+    try:
+        ensure_topics(admin, desired_topics(settings.kafka))
+    finally:
+        admin.close()
     with pytest.MonkeyPatch.context() as env:
         for role, name in topics:
             env.setenv(f"SITREP_KAFKA__TOPICS__{role.upper()}", name)
         yield settings
     names = {name for _, name in topics}
+    # A client of its own: one kept from the setup may have lost its idle connection during
+    # the module's tests, and kafka-python then refuses the request (NodeNotReadyError).
+    admin = clients.kafka_admin(settings)
     try:
         admin.delete_topics(sorted(names), timeout_ms=30_000)
         # Wait for the deletion to be visible, so a stack stopped right after keeps none of them.

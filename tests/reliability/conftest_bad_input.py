@@ -236,7 +236,13 @@ def bad_input_stack(local_stack: Settings) -> Iterator[BadInputStack]:
     admin = clients.kafka_admin(settings)
     try:
         ensure_topics(admin, desired_topics(settings.kafka))
-        yield BadInputStack(settings, prefix)
+    finally:
+        admin.close()
+    yield BadInputStack(settings, prefix)
+    # A client of its own: one kept from the setup may have lost its idle connection during
+    # the module's tests, and kafka-python then refuses the request (NodeNotReadyError).
+    admin = clients.kafka_admin(settings)
+    try:
         mine = [t for t in admin.list_topics() if t.startswith(prefix)]
         if mine:
             admin.delete_topics(mine, timeout_ms=30_000)
