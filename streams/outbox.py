@@ -3,10 +3,11 @@
 Two kinds of records go through here: the tables' changelog records and the status (and
 roll-up) records. Faust sends each record through its own publish path: a FutureMessage, a
 queue, its serializers and sensors, one aiokafka future, and for a table a RocksDB write of the
-persisted offset per record. At two to three changelog records per report that was about a
-fifth of the worker's time. Here a record is only appended to the list of its topic partition;
-``send`` turns each list into closed record batches handed to aiokafka, and once the broker
-acknowledged a table's batch, the partition's persisted offset is written once.
+persisted offset per record. At two to three changelog records per report that was about 30 %
+of the worker's time (one worker does 1.4-1.5x the reports/s without it). Here a record is only
+appended to the list of its topic partition; ``send`` turns each list into closed record
+batches handed to aiokafka, and once the broker acknowledged a table's batch, the partition's
+persisted offset is written once.
 
 The order of the records of a key is kept (one list per topic partition, sent in order), and
 ``delivered`` runs before every offset commit (``streams.app.drain_completely``), so a committed
