@@ -244,3 +244,28 @@ def test_a_send_while_another_is_handing_over_waits_so_values_keep_their_order()
     producer = run_in_own_loop(scenario)
     partition_1 = [records for _, partition, records, _ in producer.batches if partition == 1]
     assert partition_1 == [[(b"64.72", b"w1")], [(b"64.72", b"w2")]]
+
+
+def test_a_send_that_failed_half_way_fails_every_later_flush() -> None:
+    """The records it had taken are gone: a commit after it would pass them."""
+    areas = _table("areas")
+
+    class _Refusing(_Producer):
+        async def send_batch(self, builder: Any, topic: str, *, partition: int) -> Any:
+            if partition == 1:
+                raise TimeoutError("no room in the producer")
+            future = await super().send_batch(builder, topic, partition=partition)
+            self.acknowledge_all()
+            return future
+
+    async def scenario() -> None:
+        outbox = Outbox(lambda: _Refusing())
+        outbox.add_change(areas, 0, b"64.71", b"v1")
+        outbox.add_change(areas, 1, b"64.72", b"w1")
+        with pytest.raises(TimeoutError):
+            await outbox.send()
+        with pytest.raises(RuntimeError, match="not delivered") as later:
+            await outbox.delivered()
+        assert isinstance(later.value.__cause__, TimeoutError)
+
+    run_in_own_loop(scenario)
