@@ -8,7 +8,8 @@ In one run, on scratch topics (``bench-<id>.*``, deleted afterwards):
    of reports are produced with ``received_at`` = send time; a report counts as through when a
    status record of its regency covers it (``last_report_at``/``last_check_in_at`` >= its
    time). Rate = reports / (first send -> last covered); latency = the covering record's
-   ``updated_at`` - ``received_at``.
+   ``updated_at`` - ``received_at``. With ``--warmup`` the reports of the first seconds are
+   sent but left out of the rate, the latency and the peak lag.
 
 ``--profile`` runs the worker under cProfile and prints where its time went.
 """
@@ -185,6 +186,21 @@ class StatusLog:
         return entries[index][1] if index < len(entries) else None
 
 
+def latency_by_second(timed: list[tuple[float, float]]) -> list[dict[str, float]]:
+    """p50, p99 and max latency (ms) of the reports sent in each whole second of the run.
+
+    ``timed``: (seconds since the first send, latency ms) per report. A stall shows as a run of
+    slow seconds, which one p99 over the whole run hides.
+    """
+    by_second: dict[int, list[float]] = {}
+    for sent, latency in timed:
+        by_second.setdefault(int(sent), []).append(latency)
+    return [
+        {"second": second, **percentiles(values, (50, 99)), "max": max(values)}
+        for second, values in sorted(by_second.items())
+    ]
+
+
 def ceiling(settings: Settings, topic: str, run: str, items: list[Template]) -> Figure:
     """Raw kafka-python: produce the same kind of records while a consumer reads them back."""
     from kafka import TopicPartition
@@ -328,6 +344,13 @@ def _settled(pages: list[dict[str, Any]], partitions: int) -> bool:
 )
 @click.option("--duration", default=0.0, help="Seconds to send for (needs --rate).")
 @click.option(
+    "--warmup",
+    default=0.0,
+    show_default=True,
+    help="Seconds sent at --rate before --duration and left out of the figures (a fresh "
+    "worker is slower for its first seconds).",
+)
+@click.option(
     "--emit-interval-ms",
     default=None,
     type=int,
@@ -342,6 +365,7 @@ def command(
     count: int,
     rate: float,
     duration: float,
+    warmup: float,
     emit_interval_ms: int | None,
     workers: int,
     profile: bool,
@@ -354,10 +378,14 @@ def command(
     settings = ctx.settings
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health poll otherwise
     logging.getLogger("kafka").setLevel(logging.ERROR)  # event-loop timing chatter
+    if warmup < 0:
+        fail("--warmup must not be negative")
+    if warmup and not (rate and duration):
+        fail("--warmup needs --rate and --duration")
     if duration:
         if not rate:
             fail("--duration needs --rate")
-        count = int(rate * duration)
+        count = int(rate * (warmup + duration))
     run = f"bench-{uuid.uuid4().hex[:8]}"
     partitions = settings.kafka.partitions
     names = {n: f"{run}.{n}" for n in (*TopicNames.model_fields, "ceiling")}
@@ -426,14 +454,22 @@ def command(
         group.stop()
 
     latencies, last_covered, missing = [], 0.0, 0
+    timed: list[tuple[float, float]] = []
+    measured_from = next(
+        (i for i, at in enumerate(sent_at) if at - sent_at[0] >= warmup), len(sent_at)
+    )
     for index, template in enumerate(items):
         covered = statuses.coverage(template.district, sent_at[index])
         if covered is None:
             missing += 1
             continue
+        if index < measured_from:
+            continue
         latencies.append((covered - sent_at[index]) * 1000)
+        timed.append((sent_at[index] - sent_at[0], latencies[-1]))
         last_covered = max(last_covered, covered)
-    seconds = (last_covered - sent_at[0]) if latencies else 0.0
+    timeline = latency_by_second(timed)
+    seconds = (last_covered - sent_at[measured_from]) if latencies else 0.0
     worker_figure = Figure(
         "sitrep worker produce->status",
         len(latencies),
@@ -448,20 +484,29 @@ def command(
     send_figure = Figure("producer send rate (offered load)", len(sent_at), send_seconds)
     figures = [ceiling_figure, send_figure, worker_figure]
     click.echo(format_table(figures))
-    peak_lag = max((lag for _, lag in lag_samples), default=0)
+    peak_lag = max((lag for at, lag in lag_samples if at >= warmup), default=0)
     click.echo(
         f"consumer lag (sent - processed), sampled each second: peak {peak_lag}, "
         f"last {lag_samples[-1][1] if lag_samples else 0}; status records read: {statuses.records}"
     )
+    if timeline:
+        worst = max(timeline, key=lambda second: second["p99"])
+        click.echo(
+            f"slowest second: reports sent {worst['second']:.0f} s in had p99 "
+            f"{worst['p99']:.0f} ms, max {worst['max']:.0f} ms (each second: the result file)"
+        )
     if missing:
         click.echo(f"warning: {missing} reports were never covered by a status record")
     params: dict[str, object] = {
         "count": count,
         "rate": rate,
+        "warmup_s": warmup,
+        "measured_from_report": measured_from,
         "partitions": partitions,
         "workers": workers,
         "emit_interval_ms": emit_interval_ms or settings.worker.emit_interval_ms,
         "lag_samples": lag_samples,
+        "latency_by_second": timeline,
         "run": run,
     }
     if profile and profile_path.exists():

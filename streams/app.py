@@ -37,6 +37,7 @@ from streams.alerting import AlertingRuntime, AlertMetrics
 from streams.current import partition_of
 from streams.emission import Why, plan_emit
 from streams.engine import Envelope, PartitionClock, PartitionEngine, Table
+from streams.fetching import prompt_fetch_consumer
 from streams.metrics import WorkerMetrics
 from streams.outbox import GatheredTable, Outbox
 from streams.partitions import expected_areas, partition_for_key
@@ -549,6 +550,8 @@ def build_worker(
         autodiscover=False,
         topic_disable_leader=False,
     )
+    # Faust has no setting for it; the worker's consumer is made from its transport's class.
+    cast(Any, app.transport).Consumer = prompt_fetch_consumer(worker.fetch_max_wait_ms)
 
     def raw_topic(name: str, **options: Any) -> Any:
         return app.topic(name, key_serializer="raw", value_serializer="raw", **options)

@@ -51,6 +51,12 @@ class WorkerSettings(BaseModel):
         le=1000,
         description="wait at most this to gather records into one produce request",
     )
+    fetch_max_wait_ms: int = Field(
+        default=50,
+        ge=1,
+        le=30000,
+        description="the broker holds a fetch at most this long for data (Faust's own: 1500)",
+    )
     batch_size: int = Field(default=1000, ge=1, description="reports taken per batch at most")
     batch_within_ms: int = Field(default=100, ge=1, description="wait at most this for a batch")
     emit_interval_ms: int = Field(

@@ -340,10 +340,10 @@ class Pipeline:
         run = self.names.run_id
         admin = clients.kafka_admin(self.settings)
         try:
-            groups = [g[0] if isinstance(g, tuple) else g for g in admin.list_consumer_groups()]
-            mine = [g for g in groups if str(g).startswith(run)]
+            groups = [group["group_id"] for group in admin.list_groups()]
+            mine = [g for g in groups if g.startswith(run)]
             if mine:
-                admin.delete_consumer_groups(mine)
+                admin.delete_groups(mine)
             topics = [t for t in admin.list_topics() if t.startswith(run)]
             if topics:
                 admin.delete_topics(topics)

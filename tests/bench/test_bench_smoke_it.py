@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from sitrep import clients
 from sitrep.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -20,7 +21,17 @@ pytestmark = pytest.mark.integration
 SITREP = str(Path(sys.executable).with_name("sitrep"))
 
 
+def kafka_leftovers(settings: Settings) -> tuple[set[str], set[str]]:
+    """The broker's topics and consumer groups."""
+    admin = clients.kafka_admin(settings)
+    try:
+        return set(admin.list_topics()), {g["group_id"] for g in admin.list_groups()}
+    finally:
+        admin.close()
+
+
 def test_every_benchmark_runs_and_writes_its_figures(local_stack: Settings) -> None:
+    topics_before, groups_before = kafka_leftovers(local_stack)
     result = subprocess.run(
         [SITREP, "bench", "all", "--smoke"], capture_output=True, text=True, timeout=900
     )
@@ -53,3 +64,9 @@ def test_every_benchmark_runs_and_writes_its_figures(local_stack: Settings) -> N
     assert params["indexed"] == accepted  # nothing lost, nothing twice
     assert set(params["processes"]) >= {"intake", "worker", "indexer", "notifier", "kafka"}
     assert all(p["rss_max_mib"] for p in params["processes"].values())
+
+    # Each run's scratch topics and groups are deleted: left behind, thousands of partitions
+    # piled up on the broker and slowed every later run.
+    topics_after, groups_after = kafka_leftovers(local_stack)
+    assert topics_after - topics_before == set()
+    assert groups_after - groups_before == set()
