@@ -41,8 +41,9 @@ from typing import Any
 import click
 
 from bench.harness import Figure, format_table, percentiles, write_result
-from bench.worker import WorkerGroup, free_port, produce, templates, workers_option
+from bench.worker import WorkerGroup, produce, templates, workers_option
 from sitrep.commands.common import Context, fail, pass_context
+from sitrep.ports import free_port
 from sitrep.settings import Settings, TopicNames
 
 TOPIC_TARGET_MS = 250.0

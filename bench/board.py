@@ -23,10 +23,10 @@ from typing import Any
 import click
 
 from bench.harness import Figure, format_table, percentiles, write_result
-from bench.worker import free_port
 from schemas.status import AreaStatus
 from sitrep.chromium import CHROMIUM, CHROMIUM_ARGS
 from sitrep.commands.common import Context, fail, pass_context
+from sitrep.ports import free_port
 from sitrep.settings import TopicNames
 
 TARGET_MS = 1000.0

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import click
 
 from bench.harness import Figure, Stopwatch, format_table, percentiles, write_result
 from sitrep.commands.common import Context, fail, pass_context
+from sitrep.ports import free_port
 from sitrep.settings import Settings
 
 BATCH = 100
@@ -251,7 +251,7 @@ def _intake(
             created_at=datetime.now(UTC),
         )
         add_grant(tokens_file, grant)
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "SITREP_HOME": str(settings.home),
@@ -295,13 +295,6 @@ def _intake(
         latency_ms=percentiles([s * 1000 for s in latencies]),
         notes="target >= 5,000 reports/s; latency per batch of 100 until 202",
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:

@@ -21,7 +21,6 @@ import logging
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -37,6 +36,7 @@ import click
 
 from bench.harness import Figure, format_table, percentiles, write_result
 from sitrep.commands.common import Context, fail, pass_context
+from sitrep.ports import free_ports
 from sitrep.settings import Settings, TopicNames
 
 # The worker's alert topics, so a benchmark never writes into the real ones.
@@ -233,12 +233,6 @@ def ceiling(settings: Settings, topic: str, run: str, items: list[Template]) -> 
     return Figure("kafka-python produce+consume", received, seconds)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def health(port: int) -> dict[str, Any]:
     import httpx
 
@@ -267,7 +261,7 @@ class WorkerGroup:
     ) -> WorkerGroup:
         """``env`` names the topics and app id; ``profile_path``: the first runs under cProfile."""
         sitrep = str(Path(sys.executable).parent / "sitrep")
-        group = cls([], [free_port() for _ in range(count)], [])
+        group = cls([], free_ports(count), [])
         for number, port in enumerate(group.ports):
             command_line = [sitrep, "worker"]
             if profile_path is not None and number == 0:

@@ -23,6 +23,7 @@ import structlog
 
 from schemas.report import ReporterRole
 from sitrep import clients
+from sitrep.ports import free_port
 from sitrep.settings import Settings, TopicNames
 
 from .receiver import Receiver
@@ -32,14 +33,6 @@ log = structlog.get_logger("sitrep.chaos")
 CHANNELS: Final = ("posko-webhook", "telegram-pimpinan", "email-kabag-ops", "log")
 WEBHOOK_SECRET_ENV: Final = "SITREP_CHAOS_WEBHOOK_SECRET"
 READY_TIMEOUT_S: Final = 120.0
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -189,9 +182,16 @@ class Pipeline:
             }
         )
         self.token = ""
-        self.intake_port = free_port()
+        # Picked once: a role started again after a kill comes back on the same port.
+        self._ports: list[int] = []
+        self.intake_port = self._new_port()
         self.roles: dict[str, RoleProcess] = {}
         self._worker_count = workers
+
+    def _new_port(self) -> int:
+        port = free_port(avoid=self._ports)
+        self._ports.append(port)
+        return port
 
     # --- set-up ------------------------------------------------------------------------------
 
@@ -262,7 +262,7 @@ class Pipeline:
         )
         for number in range(1, self._worker_count + 1):
             name = "worker" if number == 1 else f"worker-{number}"
-            port = free_port()
+            port = self._new_port()
             worker_env = {
                 **base,
                 "SITREP_WORKER__APP_ID": self.names.worker_app_id,
@@ -290,11 +290,11 @@ class Pipeline:
                 **base,
                 "SITREP_INDEXER__INDEX_PREFIX": run,
                 "SITREP_INDEXER__GROUP_ID": f"{run}-indexer",
-                "SITREP_INDEXER__METRICS_PORT": str(free_port()),
+                "SITREP_INDEXER__METRICS_PORT": str(self._new_port()),
             },
             self.work / "indexer.log",
         )
-        notify_port = free_port()
+        notify_port = self._new_port()
         self.roles["notifier"] = RoleProcess(
             "notifier",
             ("notify",),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from sitrep import clients
+from sitrep.ports import free_ports
 from sitrep.settings import Settings, TopicNames
 
 pytestmark = pytest.mark.integration
@@ -26,15 +26,10 @@ pytestmark = pytest.mark.integration
 SITREP = str(Path(sys.executable).with_name("sitrep"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_demo_runs_the_pipeline_and_stops_it_again(local_stack: Settings, tmp_path: Path) -> None:
     tag = f"itdemo{uuid.uuid4().hex[:6]}"
     topics = {role: f"{tag}.{role}" for role in TopicNames.model_fields}
+    worker_port, web_port, notify_port = free_ports(3)
     env = {
         **os.environ,
         "SITREP_HOME": str(tmp_path / "home"),
@@ -42,13 +37,13 @@ def test_demo_runs_the_pipeline_and_stops_it_again(local_stack: Settings, tmp_pa
         "SITREP_ELASTICSEARCH__URL": local_stack.elasticsearch.url,
         **{f"SITREP_KAFKA__TOPICS__{role.upper()}": name for role, name in topics.items()},
         "SITREP_WORKER__APP_ID": f"{tag}-worker",
-        "SITREP_WORKER__WEB_PORT": str(_free_port()),
+        "SITREP_WORKER__WEB_PORT": str(worker_port),
         "SITREP_INDEXER__GROUP_ID": f"{tag}-indexer",
         "SITREP_INDEXER__INDEX_PREFIX": tag,
         "SITREP_INDEXER__METRICS_PORT": "0",
-        "SITREP_WEB__PORT": str(_free_port()),
+        "SITREP_WEB__PORT": str(web_port),
         "SITREP_NOTIFY__GROUP_ID": f"{tag}-notify",
-        "SITREP_NOTIFY__METRICS_PORT": str(_free_port()),
+        "SITREP_NOTIFY__METRICS_PORT": str(notify_port),
         "SITREP_LOG__FORMAT": "json",
     }
     try:

@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from pydantic import SecretStr
 from schemas.status import AreaStatus
 from sinks.es.names import IndexNames
 from sitrep import clients
+from sitrep.ports import free_ports
 from sitrep.settings import Settings, TopicNames
 from sitrep.stack.kafka import KafkaService
 from sitrep.topics import desired_topics, ensure_topics
@@ -43,17 +43,6 @@ pytestmark = pytest.mark.integration
 
 SITREP = str(Path(sys.executable).with_name("sitrep"))
 USER = "sitrep-it"
-# The shared test stack and a developer's stack: never touched.
-RESERVED_PORTS = {9092, 9093, 9200, 29092, 29093, 29200}
-
-
-def free_port() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in RESERVED_PORTS:
-            return port
 
 
 @dataclass
@@ -84,7 +73,7 @@ def sasl_kafka(local_stack: Settings, tmp_path: Path) -> Iterator[SaslKafka]:
     tag = f"sasl{uuid.uuid4().hex[:8]}"
     home = tmp_path / "home"
     home.mkdir()
-    port, controller_port = free_port(), free_port()
+    port, controller_port = free_ports(2)
     password = f"sandi-kafka-{secrets.token_urlsafe(18)}"
     topics = TopicNames(**{name: f"{tag}.{name}" for name in TopicNames.model_fields})
     jars = KafkaService(local_stack).layout.jars  # resolved by the session's stack already
@@ -242,7 +231,7 @@ def test_the_pipeline_runs_against_kafka_with_sasl(sasl_kafka: SaslKafka, tmp_pa
     assert produced.returncode == 0, produced.stdout + produced.stderr
     assert json.loads(produced.stdout)["accepted"] == len(reports)
 
-    worker_port, metrics_port = free_port(), free_port()
+    worker_port, metrics_port = free_ports(2)
     names = IndexNames(settings.indexer.index_prefix)
     with contextlib.ExitStack() as running:
         worker = Role(

@@ -33,12 +33,12 @@ from sinks.web.sessions import SESSION_COOKIE
 from sinks.web.users import add_user, new_user
 from sitrep import clients
 from sitrep.monitoring import add_monitoring_token, new_monitoring_grant
+from sitrep.ports import free_ports
 from sitrep.settings import Settings, TopicNames
 from sitrep.topics import desired_topics, ensure_topics
 from tests.processes import terminate
 from tests.producers.conftest import report_document
 from tests.sinks.conftest import drop_indices
-from tests.sinks.web.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -150,7 +150,7 @@ def test_no_secret_appears_in_the_logs_of_a_run(stack_settings: Settings, tmp_pa
         "    secret_env: SITREP_NOTIFY_POSKO_SECRET\n"
         "  mattermost-ops:\n    type: slack\n    url_env: SITREP_NOTIFY_MATTERMOST_URL\n"
     )
-    intake_port, web_port, worker_port, index_port, notify_port = (free_port() for _ in range(5))
+    intake_port, web_port, worker_port, index_port, notify_port = free_ports(5)
     tag = settings.indexer.index_prefix
     env = {
         **os.environ,

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ import pytest
 
 from schemas.registry import AreaRegistry, default_registry
 from schemas.status import AreaStatus
+from sitrep.ports import free_port
 from sitrep.settings import Settings
 from streams.area import AreaState
 from streams.engine import Envelope, MemoryStore, PartitionEngine, Table
@@ -142,12 +142,6 @@ def harness(registry: AreaRegistry, config: ScoringConfig) -> EngineHarness:
 
 
 # --- integration: isolated topics and worker subprocesses -------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

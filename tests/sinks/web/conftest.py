@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,18 +20,13 @@ import pytest
 from sinks.es.setup import setup
 from sitrep import clients
 from sitrep.chromium import CHROMIUM, CHROMIUM_ARGS
+from sitrep.ports import free_port
 from sitrep.settings import Settings, TopicNames
 from sitrep.topics import desired_topics, ensure_topics
 from tests.processes import terminate
 from tests.sinks.conftest import drop_indices
 
 ARTIFACTS = Path(os.environ.get("SITREP_TEST_ARTIFACTS", ".sitrep/test-artifacts"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
