@@ -40,7 +40,7 @@ from typing import Any
 
 import click
 
-from bench.harness import Figure, format_table, percentiles, write_result
+from bench.harness import Figure, format_table, percentiles, scratch_run, write_result
 from bench.worker import WorkerGroup, produce, templates, workers_option
 from sitrep.commands.common import Context, fail, pass_context
 from sitrep.ports import free_port
@@ -306,198 +306,197 @@ def command(
         ],
     )
     admin.close()
-    work_dir = settings.home / "bench" / run
-    rules_dir = work_dir / "rules"
-    rules_dir.mkdir(parents=True, exist_ok=True)
-    (rules_dir / "bench.yaml").write_text(RULES, encoding="utf-8")
+    with scratch_run(settings, run, keep=keep):
+        work_dir = settings.home / "bench" / run
+        rules_dir = work_dir / "rules"
+        rules_dir.mkdir(parents=True, exist_ok=True)
+        (rules_dir / "bench.yaml").write_text(RULES, encoding="utf-8")
 
-    arrivals = Arrivals()
-    server = receiver(arrivals)
-    hook_port = int(server.server_address[1])
-    channels = work_dir / "channels.yaml"
-    channels.write_text(
-        f"channels:\n  {CHANNEL}:\n    type: webhook\n"
-        f"    url: http://127.0.0.1:{hook_port}/hook\n    secret_env: {SECRET_ENV}\n",
-        encoding="utf-8",
-    )
+        arrivals = Arrivals()
+        server = receiver(arrivals)
+        hook_port = int(server.server_address[1])
+        channels = work_dir / "channels.yaml"
+        channels.write_text(
+            f"channels:\n  {CHANNEL}:\n    type: webhook\n"
+            f"    url: http://127.0.0.1:{hook_port}/hook\n    secret_env: {SECRET_ENV}\n",
+            encoding="utf-8",
+        )
 
-    count = int(rate * (warmup + duration + COOL_DOWN_S))
-    trigger_count = max(1, int(triggers_per_s * (warmup + duration)))
-    items = templates(settings, count)
-    places = trigger_places(settings)
-    if trigger_count > len(places):
+        count = int(rate * (warmup + duration + COOL_DOWN_S))
+        trigger_count = max(1, int(triggers_per_s * (warmup + duration)))
+        items = templates(settings, count)
+        places = trigger_places(settings)
+        if trigger_count > len(places):
+            click.echo(
+                f"warning: {trigger_count} triggers but {len(places)} villages; "
+                "later triggers reuse a village and extend its alert instead of firing"
+            )
         click.echo(
-            f"warning: {trigger_count} triggers but {len(places)} villages; "
-            "later triggers reuse a village and extend its alert instead of firing"
+            f"run {run}: {count} background reports at {rate:g}/s, {trigger_count} triggers at "
+            f"{triggers_per_s:g}/s, {partitions} partitions, {workers} worker(s)"
         )
-    click.echo(
-        f"run {run}: {count} background reports at {rate:g}/s, {trigger_count} triggers at "
-        f"{triggers_per_s:g}/s, {partitions} partitions, {workers} worker(s)"
-    )
 
-    topics_env = {f"SITREP_KAFKA__TOPICS__{role.upper()}": name for role, name in names.items()}
-    worker_env = {
-        **os.environ,
-        **topics_env,
-        "SITREP_WORKER__APP_ID": run,
-        "SITREP_WORKER__RULES_DIR": str(rules_dir),
-        "SITREP_WORKER__SITES_DIR": str(work_dir / "no-sites"),
-        "SITREP_WORKER__HEARTBEAT_S": "3600",
-        "SITREP_LOG__FORMAT": "json",
-    }
-    notify_port = free_port()
-    notify_env = {
-        **os.environ,
-        **topics_env,
-        "SITREP_NOTIFY__CHANNELS_FILE": str(channels),
-        "SITREP_NOTIFY__METRICS_PORT": str(notify_port),
-        "SITREP_NOTIFY__GROUP_ID": f"{run}-notify",
-        "SITREP_LOG__FORMAT": "json",
-        SECRET_ENV: uuid.uuid4().hex,
-    }
-    sitrep = str(Path(sys.executable).parent / "sitrep")
-    notify_log = work_dir / "notify.log"
-    group = WorkerGroup.start(worker_env, work_dir, workers)
-    with notify_log.open("wb") as log:
-        notifier = subprocess.Popen(
-            [sitrep, "notify"], env=notify_env, stdout=log, stderr=subprocess.STDOUT
-        )
-    sent_at: list[float] = []
-    trigger_sent: dict[str, float] = {}
-    lag_samples: list[tuple[float, int]] = []
-    processed = 0
-    load_seconds = 0.0
-    try:
-        group.wait_ready(partitions)
-        _wait_ready(notifier, notify_port, notify_log)
-        follower = threading.Thread(
-            target=arrivals.follow_alerts, args=(settings, names["alerts"]), daemon=True
-        )
-        follower.start()
-        base = group.processed()
-        sender = threading.Thread(
-            target=produce, args=(settings, names["reports"], run, items, rate, sent_at)
-        )
-        injector = threading.Thread(
-            target=inject,
-            args=(
-                settings,
-                names["reports"],
-                run,
-                places,
-                triggers_per_s,
-                trigger_count,
-                trigger_sent,
+        topics_env = {f"SITREP_KAFKA__TOPICS__{role.upper()}": name for role, name in names.items()}
+        worker_env = {
+            **os.environ,
+            **topics_env,
+            "SITREP_WORKER__APP_ID": run,
+            "SITREP_WORKER__RULES_DIR": str(rules_dir),
+            "SITREP_WORKER__SITES_DIR": str(work_dir / "no-sites"),
+            "SITREP_WORKER__HEARTBEAT_S": "3600",
+            "SITREP_LOG__FORMAT": "json",
+        }
+        notify_port = free_port()
+        notify_env = {
+            **os.environ,
+            **topics_env,
+            "SITREP_NOTIFY__CHANNELS_FILE": str(channels),
+            "SITREP_NOTIFY__METRICS_PORT": str(notify_port),
+            "SITREP_NOTIFY__GROUP_ID": f"{run}-notify",
+            "SITREP_LOG__FORMAT": "json",
+            SECRET_ENV: uuid.uuid4().hex,
+        }
+        sitrep = str(Path(sys.executable).parent / "sitrep")
+        notify_log = work_dir / "notify.log"
+        group = WorkerGroup.start(worker_env, work_dir, workers)
+        with notify_log.open("wb") as log:
+            notifier = subprocess.Popen(
+                [sitrep, "notify"], env=notify_env, stdout=log, stderr=subprocess.STDOUT
+            )
+        sent_at: list[float] = []
+        trigger_sent: dict[str, float] = {}
+        lag_samples: list[tuple[float, int]] = []
+        processed = 0
+        load_seconds = 0.0
+        try:
+            group.wait_ready(partitions)
+            _wait_ready(notifier, notify_port, notify_log)
+            follower = threading.Thread(
+                target=arrivals.follow_alerts, args=(settings, names["alerts"]), daemon=True
+            )
+            follower.start()
+            base = group.processed()
+            sender = threading.Thread(
+                target=produce, args=(settings, names["reports"], run, items, rate, sent_at)
+            )
+            injector = threading.Thread(
+                target=inject,
+                args=(
+                    settings,
+                    names["reports"],
+                    run,
+                    places,
+                    triggers_per_s,
+                    trigger_count,
+                    trigger_sent,
+                ),
+            )
+            started = time.time()
+            sender.start()
+            injector.start()
+            total = count + trigger_count
+            with click.progressbar(length=total, label="through the worker") as bar:
+                deadline = time.monotonic() + warmup + duration + max(60.0, duration)
+                while time.monotonic() < deadline:
+                    time.sleep(1)
+                    # max: a health page that did not answer counts as no progress, not as less
+                    now_processed = max(processed, group.processed() - base)
+                    lag_samples.append(
+                        (time.time() - started, len(sent_at) + len(trigger_sent) - now_processed)
+                    )
+                    bar.update(now_processed - processed)
+                    processed = now_processed
+                    done = not sender.is_alive() and not injector.is_alive()
+                    if done and not load_seconds:
+                        load_seconds = time.time() - started
+                    with arrivals.lock:
+                        delivered = set(trigger_sent) <= set(arrivals.webhook)
+                    if done and processed >= total and delivered:
+                        break
+            sender.join()
+            injector.join()
+            time.sleep(1)
+            arrivals.stop.set()
+            follower.join(10)
+        finally:
+            _stop(notifier)
+            group.stop()
+            server.shutdown()
+
+        # ms to the alert topic / to the webhook, of the measured triggers and of the warm-up's
+        topic_ms: list[float] = []
+        webhook_ms: list[float] = []
+        warm_topic_ms: list[float] = []
+        warm_webhook_ms: list[float] = []
+        # (seconds into the run, ms to the alert topic) of each trigger: where the slow ones sit
+        timeline: list[tuple[float, float]] = []
+        with arrivals.lock:
+            for report_id, sent in trigger_sent.items():
+                measured = sent - started >= warmup
+                if report_id in arrivals.topic:
+                    latency = (arrivals.topic[report_id] - sent) * 1000
+                    (topic_ms if measured else warm_topic_ms).append(latency)
+                    timeline.append((round(sent - started, 3), round(latency, 1)))
+                if report_id in arrivals.webhook:
+                    latency = (arrivals.webhook[report_id] - sent) * 1000
+                    (webhook_ms if measured else warm_webhook_ms).append(latency)
+        send_seconds = (sent_at[-1] - sent_at[0]) if len(sent_at) > 1 else 0.0
+        trigger_seconds = duration
+        figures = [
+            Figure(
+                "background reports sent", len(sent_at), send_seconds, notes=f"target {rate:g}/s"
             ),
-        )
-        started = time.time()
-        sender.start()
-        injector.start()
-        total = count + trigger_count
-        with click.progressbar(length=total, label="through the worker") as bar:
-            deadline = time.monotonic() + warmup + duration + max(60.0, duration)
-            while time.monotonic() < deadline:
-                time.sleep(1)
-                # max: a health page that did not answer counts as no progress, not as less
-                now_processed = max(processed, group.processed() - base)
-                lag_samples.append(
-                    (time.time() - started, len(sent_at) + len(trigger_sent) - now_processed)
-                )
-                bar.update(now_processed - processed)
-                processed = now_processed
-                done = not sender.is_alive() and not injector.is_alive()
-                if done and not load_seconds:
-                    load_seconds = time.time() - started
-                with arrivals.lock:
-                    delivered = set(trigger_sent) <= set(arrivals.webhook)
-                if done and processed >= total and delivered:
-                    break
-        sender.join()
-        injector.join()
-        time.sleep(1)
-        arrivals.stop.set()
-        follower.join(10)
-    finally:
-        _stop(notifier)
-        group.stop()
-        server.shutdown()
-
-    # ms to the alert topic / to the webhook, of the measured triggers and of the warm-up's
-    topic_ms: list[float] = []
-    webhook_ms: list[float] = []
-    warm_topic_ms: list[float] = []
-    warm_webhook_ms: list[float] = []
-    # (seconds into the run, ms to the alert topic) of each trigger: where the slow ones sit
-    timeline: list[tuple[float, float]] = []
-    with arrivals.lock:
-        for report_id, sent in trigger_sent.items():
-            measured = sent - started >= warmup
-            if report_id in arrivals.topic:
-                latency = (arrivals.topic[report_id] - sent) * 1000
-                (topic_ms if measured else warm_topic_ms).append(latency)
-                timeline.append((round(sent - started, 3), round(latency, 1)))
-            if report_id in arrivals.webhook:
-                latency = (arrivals.webhook[report_id] - sent) * 1000
-                (webhook_ms if measured else warm_webhook_ms).append(latency)
-    send_seconds = (sent_at[-1] - sent_at[0]) if len(sent_at) > 1 else 0.0
-    trigger_seconds = duration
-    figures = [
-        Figure("background reports sent", len(sent_at), send_seconds, notes=f"target {rate:g}/s"),
-        Figure("worker processed (incl. triggers)", processed, load_seconds),
-        *_latency_figures("", topic_ms, webhook_ms, trigger_seconds, judged=True),
-    ]
-    if warm_topic_ms:
-        figures += _latency_figures(
-            "warm-up ", warm_topic_ms, warm_webhook_ms, warmup, judged=False
-        )
-    click.echo(format_table(figures))
-    click.echo(
-        f"achieved background rate: {figures[0].rate:.0f} reports/s (asked {rate:g}/s); "
-        f"worker processed {processed} of {len(sent_at) + len(trigger_sent)} sent"
-    )
-    click.echo(
-        f"triggers: sent {len(trigger_sent)}, alerted on topic "
-        f"{len(topic_ms) + len(warm_topic_ms)}, at webhook {len(webhook_ms) + len(warm_webhook_ms)}"
-        f" ({len(warm_topic_ms)} in the warm-up); alert records read {arrivals.alert_records}, "
-        f"webhook posts {arrivals.webhook_posts}"
-    )
-    for figure, target in ((figures[2], TOPIC_TARGET_MS), (figures[3], WEBHOOK_TARGET_MS)):
-        p99 = figure.latency_ms.get("p99")
-        verdict = "n/a" if p99 is None else ("met" if p99 < target else "MISSED")
+            Figure("worker processed (incl. triggers)", processed, load_seconds),
+            *_latency_figures("", topic_ms, webhook_ms, trigger_seconds, judged=True),
+        ]
+        if warm_topic_ms:
+            figures += _latency_figures(
+                "warm-up ", warm_topic_ms, warm_webhook_ms, warmup, judged=False
+            )
+        click.echo(format_table(figures))
         click.echo(
-            f"{figure.name}: p99 {'-' if p99 is None else f'{p99:.0f}'} ms, "
-            f"target < {target:.0f} ms: {verdict}"
+            f"achieved background rate: {figures[0].rate:.0f} reports/s (asked {rate:g}/s); "
+            f"worker processed {processed} of {len(sent_at) + len(trigger_sent)} sent"
         )
-    peak_lag = max((lag for _, lag in lag_samples), default=0)
-    click.echo(
-        f"consumer lag (sent - processed), sampled each second: peak {peak_lag}, "
-        f"last {lag_samples[-1][1] if lag_samples else 0}"
-    )
-    params: dict[str, object] = {
-        "rate": rate,
-        "warmup": warmup,
-        "duration": duration,
-        "triggers_per_s": triggers_per_s,
-        "partitions": partitions,
-        "workers": workers,
-        "run": run,
-        "triggers_sent": len(trigger_sent),
-        "triggers_alerted": len(topic_ms) + len(warm_topic_ms),
-        "triggers_webhooked": len(webhook_ms) + len(warm_webhook_ms),
-        "warmup_triggers": len(warm_topic_ms),
-        "worker_processed": processed,
-        "targets_ms": {"topic_p99": TOPIC_TARGET_MS, "webhook_p99": WEBHOOK_TARGET_MS},
-        "lag_samples": lag_samples,
-        "trigger_timeline": timeline,
-    }
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    result = write_result(
-        settings.home / "bench" / f"alerts-{stamp}.json", "alerts", figures, params
-    )
-    click.echo(f"result: {result}")
-    if not keep:
-        admin = clients.kafka_admin(settings)
-        mine = [t for t in admin.list_topics() if t.startswith(run)]
-        admin.delete_topics(mine, timeout_ms=30_000)
-        admin.close()
-    return result
+        click.echo(
+            f"triggers: sent {len(trigger_sent)}, alerted on topic "
+            f"{len(topic_ms) + len(warm_topic_ms)}, "
+            f"at webhook {len(webhook_ms) + len(warm_webhook_ms)}"
+            f" ({len(warm_topic_ms)} in the warm-up); alert records read {arrivals.alert_records}, "
+            f"webhook posts {arrivals.webhook_posts}"
+        )
+        for figure, target in ((figures[2], TOPIC_TARGET_MS), (figures[3], WEBHOOK_TARGET_MS)):
+            p99 = figure.latency_ms.get("p99")
+            verdict = "n/a" if p99 is None else ("met" if p99 < target else "MISSED")
+            click.echo(
+                f"{figure.name}: p99 {'-' if p99 is None else f'{p99:.0f}'} ms, "
+                f"target < {target:.0f} ms: {verdict}"
+            )
+        peak_lag = max((lag for _, lag in lag_samples), default=0)
+        click.echo(
+            f"consumer lag (sent - processed), sampled each second: peak {peak_lag}, "
+            f"last {lag_samples[-1][1] if lag_samples else 0}"
+        )
+        params: dict[str, object] = {
+            "rate": rate,
+            "warmup": warmup,
+            "duration": duration,
+            "triggers_per_s": triggers_per_s,
+            "partitions": partitions,
+            "workers": workers,
+            "run": run,
+            "triggers_sent": len(trigger_sent),
+            "triggers_alerted": len(topic_ms) + len(warm_topic_ms),
+            "triggers_webhooked": len(webhook_ms) + len(warm_webhook_ms),
+            "warmup_triggers": len(warm_topic_ms),
+            "worker_processed": processed,
+            "targets_ms": {"topic_p99": TOPIC_TARGET_MS, "webhook_p99": WEBHOOK_TARGET_MS},
+            "lag_samples": lag_samples,
+            "trigger_timeline": timeline,
+        }
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        result = write_result(
+            settings.home / "bench" / f"alerts-{stamp}.json", "alerts", figures, params
+        )
+        click.echo(f"result: {result}")
+        return result

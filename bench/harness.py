@@ -10,10 +10,15 @@ import json
 import math
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sitrep.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -104,3 +109,33 @@ def _cpu_count() -> int:
     import os
 
     return len(os.sched_getaffinity(0))
+
+
+@contextmanager
+def scratch_run(settings: Settings, run: str, *, keep: bool) -> Iterator[None]:
+    """Delete the topics and consumer groups named after ``run`` when the block ends, also when
+    the benchmark fails or is interrupted (unless ``keep``)."""
+    try:
+        yield
+    finally:
+        if not keep:
+            _drop_scratch(settings, run)
+
+
+def _drop_scratch(settings: Settings, run: str) -> None:
+    import click
+
+    from sitrep import clients
+    from sitrep.topics import drop_run
+
+    try:
+        admin = clients.kafka_admin(settings)
+    except Exception as exc:  # the clean-up must not hide the benchmark's own error
+        click.echo(f"warning: {run}: topics not deleted, Kafka unreachable ({exc})", err=True)
+        return
+    try:
+        drop_run(admin, run)
+    except Exception as exc:
+        click.echo(f"warning: {run}: clean-up incomplete ({exc})", err=True)
+    finally:
+        admin.close()

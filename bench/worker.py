@@ -34,7 +34,7 @@ from typing import Any
 
 import click
 
-from bench.harness import Figure, format_table, percentiles, write_result
+from bench.harness import Figure, format_table, percentiles, scratch_run, write_result
 from sitrep.commands.common import Context, fail, pass_context
 from sitrep.ports import free_ports
 from sitrep.settings import Settings, TopicNames
@@ -392,131 +392,132 @@ def command(
         ],
     )
     admin.close()
-    work_dir = settings.home / "bench" / run
-    work_dir.mkdir(parents=True, exist_ok=True)
-    items = templates(settings, count)
-    click.echo(f"run {run}: {count} reports, {partitions} partitions, {workers} worker(s)")
+    with scratch_run(settings, run, keep=keep):
+        work_dir = settings.home / "bench" / run
+        work_dir.mkdir(parents=True, exist_ok=True)
+        items = templates(settings, count)
+        click.echo(f"run {run}: {count} reports, {partitions} partitions, {workers} worker(s)")
 
-    ceiling_figure = ceiling(settings, names["ceiling"], run, items)
-    click.echo(f"ceiling measured: {ceiling_figure.rate:.0f} records/s")
+        ceiling_figure = ceiling(settings, names["ceiling"], run, items)
+        click.echo(f"ceiling measured: {ceiling_figure.rate:.0f} records/s")
 
-    env = {
-        **os.environ,
-        "SITREP_KAFKA__TOPICS__REPORTS": names["reports"],
-        "SITREP_KAFKA__TOPICS__STATUS": names["status"],
-        "SITREP_KAFKA__TOPICS__DEADLETTER": names["deadletter"],
-        **{f"SITREP_KAFKA__TOPICS__{role.upper()}": names[role] for role in _ALERT_ROLES},
-        "SITREP_WORKER__APP_ID": run,
-        "SITREP_WORKER__HEARTBEAT_S": "3600",
-        "SITREP_LOG__FORMAT": "json",
-        **({"SITREP_WORKER__EMIT_INTERVAL_MS": str(emit_interval_ms)} if emit_interval_ms else {}),
-    }
-    profile_path = work_dir / "worker.prof"
-    group = WorkerGroup.start(env, work_dir, workers, profile_path if profile else None)
-    try:
-        group.wait_ready(partitions)
-        statuses = StatusLog()
-        follower = threading.Thread(
-            target=statuses.follow, args=(settings, names["status"]), daemon=True
+        env = {
+            **os.environ,
+            "SITREP_KAFKA__TOPICS__REPORTS": names["reports"],
+            "SITREP_KAFKA__TOPICS__STATUS": names["status"],
+            "SITREP_KAFKA__TOPICS__DEADLETTER": names["deadletter"],
+            **{f"SITREP_KAFKA__TOPICS__{role.upper()}": names[role] for role in _ALERT_ROLES},
+            "SITREP_WORKER__APP_ID": run,
+            "SITREP_WORKER__HEARTBEAT_S": "3600",
+            "SITREP_LOG__FORMAT": "json",
+            **(
+                {"SITREP_WORKER__EMIT_INTERVAL_MS": str(emit_interval_ms)}
+                if emit_interval_ms
+                else {}
+            ),
+        }
+        profile_path = work_dir / "worker.prof"
+        group = WorkerGroup.start(env, work_dir, workers, profile_path if profile else None)
+        try:
+            group.wait_ready(partitions)
+            statuses = StatusLog()
+            follower = threading.Thread(
+                target=statuses.follow, args=(settings, names["status"]), daemon=True
+            )
+            follower.start()
+            time.sleep(2)  # the initial statuses of every area
+            sent_at: list[float] = []
+            lag_samples: list[tuple[float, int]] = []
+            sender = threading.Thread(
+                target=produce, args=(settings, names["reports"], run, items, rate, sent_at)
+            )
+            started = time.time()
+            sender.start()
+            with click.progressbar(length=count, label="through the worker") as bar:
+                through = 0
+                deadline = time.monotonic() + max(120.0, count / 200)
+                while time.monotonic() < deadline:
+                    time.sleep(1)
+                    # max: a health page that did not answer counts as no progress, not as less
+                    processed = max(through, group.processed())
+                    lag_samples.append((time.time() - started, len(sent_at) - processed))
+                    bar.update(processed - through)
+                    through = processed
+                    if processed >= count and not sender.is_alive():
+                        break
+            sender.join()
+            time.sleep(emit_interval_ms / 1000 * 2 if emit_interval_ms else 2.5)
+            statuses.stop.set()
+            follower.join(10)
+        finally:
+            group.stop()
+
+        latencies, last_covered, missing = [], 0.0, 0
+        timed: list[tuple[float, float]] = []
+        measured_from = next(
+            (i for i, at in enumerate(sent_at) if at - sent_at[0] >= warmup), len(sent_at)
         )
-        follower.start()
-        time.sleep(2)  # the initial statuses of every area
-        sent_at: list[float] = []
-        lag_samples: list[tuple[float, int]] = []
-        sender = threading.Thread(
-            target=produce, args=(settings, names["reports"], run, items, rate, sent_at)
+        for index, template in enumerate(items):
+            covered = statuses.coverage(template.district, sent_at[index])
+            if covered is None:
+                missing += 1
+                continue
+            if index < measured_from:
+                continue
+            latencies.append((covered - sent_at[index]) * 1000)
+            timed.append((sent_at[index] - sent_at[0], latencies[-1]))
+            last_covered = max(last_covered, covered)
+        timeline = latency_by_second(timed)
+        seconds = (last_covered - sent_at[measured_from]) if latencies else 0.0
+        worker_figure = Figure(
+            "sitrep worker produce->status",
+            len(latencies),
+            seconds,
+            ceiling_name=ceiling_figure.name,
+            ceiling_rate=ceiling_figure.rate,
+            latency_ms=percentiles(latencies, (50, 99)),
+            notes=f"{missing} reports never covered; emit interval "
+            f"{emit_interval_ms or settings.worker.emit_interval_ms} ms",
         )
-        started = time.time()
-        sender.start()
-        with click.progressbar(length=count, label="through the worker") as bar:
-            through = 0
-            deadline = time.monotonic() + max(120.0, count / 200)
-            while time.monotonic() < deadline:
-                time.sleep(1)
-                # max: a health page that did not answer counts as no progress, not as less
-                processed = max(through, group.processed())
-                lag_samples.append((time.time() - started, len(sent_at) - processed))
-                bar.update(processed - through)
-                through = processed
-                if processed >= count and not sender.is_alive():
-                    break
-        sender.join()
-        time.sleep(emit_interval_ms / 1000 * 2 if emit_interval_ms else 2.5)
-        statuses.stop.set()
-        follower.join(10)
-    finally:
-        group.stop()
-
-    latencies, last_covered, missing = [], 0.0, 0
-    timed: list[tuple[float, float]] = []
-    measured_from = next(
-        (i for i, at in enumerate(sent_at) if at - sent_at[0] >= warmup), len(sent_at)
-    )
-    for index, template in enumerate(items):
-        covered = statuses.coverage(template.district, sent_at[index])
-        if covered is None:
-            missing += 1
-            continue
-        if index < measured_from:
-            continue
-        latencies.append((covered - sent_at[index]) * 1000)
-        timed.append((sent_at[index] - sent_at[0], latencies[-1]))
-        last_covered = max(last_covered, covered)
-    timeline = latency_by_second(timed)
-    seconds = (last_covered - sent_at[measured_from]) if latencies else 0.0
-    worker_figure = Figure(
-        "sitrep worker produce->status",
-        len(latencies),
-        seconds,
-        ceiling_name=ceiling_figure.name,
-        ceiling_rate=ceiling_figure.rate,
-        latency_ms=percentiles(latencies, (50, 99)),
-        notes=f"{missing} reports never covered; emit interval "
-        f"{emit_interval_ms or settings.worker.emit_interval_ms} ms",
-    )
-    send_seconds = (sent_at[-1] - sent_at[0]) if len(sent_at) > 1 else 0.0
-    send_figure = Figure("producer send rate (offered load)", len(sent_at), send_seconds)
-    figures = [ceiling_figure, send_figure, worker_figure]
-    click.echo(format_table(figures))
-    peak_lag = max((lag for at, lag in lag_samples if at >= warmup), default=0)
-    click.echo(
-        f"consumer lag (sent - processed), sampled each second: peak {peak_lag}, "
-        f"last {lag_samples[-1][1] if lag_samples else 0}; status records read: {statuses.records}"
-    )
-    if timeline:
-        worst = max(timeline, key=lambda second: second["p99"])
+        send_seconds = (sent_at[-1] - sent_at[0]) if len(sent_at) > 1 else 0.0
+        send_figure = Figure("producer send rate (offered load)", len(sent_at), send_seconds)
+        figures = [ceiling_figure, send_figure, worker_figure]
+        click.echo(format_table(figures))
+        peak_lag = max((lag for at, lag in lag_samples if at >= warmup), default=0)
         click.echo(
-            f"slowest second: reports sent {worst['second']:.0f} s in had p99 "
-            f"{worst['p99']:.0f} ms, max {worst['max']:.0f} ms (each second: the result file)"
+            f"consumer lag (sent - processed), sampled each second: peak {peak_lag}, "
+            f"last {lag_samples[-1][1] if lag_samples else 0}; "
+            f"status records read: {statuses.records}"
         )
-    if missing:
-        click.echo(f"warning: {missing} reports were never covered by a status record")
-    params: dict[str, object] = {
-        "count": count,
-        "rate": rate,
-        "warmup_s": warmup,
-        "measured_from_report": measured_from,
-        "partitions": partitions,
-        "workers": workers,
-        "emit_interval_ms": emit_interval_ms or settings.worker.emit_interval_ms,
-        "lag_samples": lag_samples,
-        "latency_by_second": timeline,
-        "run": run,
-    }
-    if profile and profile_path.exists():
-        params["profile"] = str(profile_path)
-        click.echo(hot_spots(profile_path))
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    result = write_result(
-        settings.home / "bench" / f"worker-{stamp}.json", "worker", figures, params
-    )
-    click.echo(f"result: {result}")
-    if not keep:
-        admin = clients.kafka_admin(settings)
-        mine = [t for t in admin.list_topics() if t.startswith(f"{run}")]
-        admin.delete_topics(mine, timeout_ms=30_000)
-        admin.close()
-    return result
+        if timeline:
+            worst = max(timeline, key=lambda second: second["p99"])
+            click.echo(
+                f"slowest second: reports sent {worst['second']:.0f} s in had p99 "
+                f"{worst['p99']:.0f} ms, max {worst['max']:.0f} ms (each second: the result file)"
+            )
+        if missing:
+            click.echo(f"warning: {missing} reports were never covered by a status record")
+        params: dict[str, object] = {
+            "count": count,
+            "rate": rate,
+            "warmup_s": warmup,
+            "measured_from_report": measured_from,
+            "partitions": partitions,
+            "workers": workers,
+            "emit_interval_ms": emit_interval_ms or settings.worker.emit_interval_ms,
+            "lag_samples": lag_samples,
+            "latency_by_second": timeline,
+            "run": run,
+        }
+        if profile and profile_path.exists():
+            params["profile"] = str(profile_path)
+            click.echo(hot_spots(profile_path))
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        result = write_result(
+            settings.home / "bench" / f"worker-{stamp}.json", "worker", figures, params
+        )
+        click.echo(f"result: {result}")
+        return result
 
 
 def hot_spots(path: Path, limit: int = 25) -> str:

@@ -184,3 +184,19 @@ def group_lag(admin: Any, group_id: str, topic: str) -> int:
         done = meta.offset if meta is not None and meta.offset >= 0 else 0
         lag += max(0, end.offset - done)
     return lag
+
+
+def drop_run(admin: Any, prefix: str) -> tuple[list[str], list[str]]:
+    """Delete the consumer groups and topics whose names start with ``prefix``: everything a
+    benchmark or chaos run named after its run id. Returns (groups, topics) deleted.
+
+    Groups first, while no member is left (the run's processes have stopped); the broker
+    deletes topics in the background, so they may still be listed for a moment.
+    """
+    groups = [g["group_id"] for g in admin.list_groups() if g["group_id"].startswith(prefix)]
+    if groups:
+        admin.delete_groups(groups)
+    topics = [t for t in admin.list_topics() if t.startswith(prefix)]
+    if topics:
+        admin.delete_topics(topics, timeout_ms=30_000)
+    return groups, topics

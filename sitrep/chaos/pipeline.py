@@ -25,6 +25,7 @@ from schemas.report import ReporterRole
 from sitrep import clients
 from sitrep.ports import free_port
 from sitrep.settings import Settings, TopicNames
+from sitrep.topics import drop_run
 
 from .receiver import Receiver
 
@@ -340,13 +341,7 @@ class Pipeline:
         run = self.names.run_id
         admin = clients.kafka_admin(self.settings)
         try:
-            groups = [group["group_id"] for group in admin.list_groups()]
-            mine = [g for g in groups if g.startswith(run)]
-            if mine:
-                admin.delete_groups(mine)
-            topics = [t for t in admin.list_topics() if t.startswith(run)]
-            if topics:
-                admin.delete_topics(topics)
+            drop_run(admin, run)
         except Exception as exc:
             log.warning("chaos clean-up incomplete", error=str(exc))
         finally:

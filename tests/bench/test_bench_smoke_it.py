@@ -7,6 +7,8 @@ against a speed; see docs/performance.md for the measured ones).
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -85,3 +87,41 @@ def test_every_benchmark_runs_and_writes_its_figures(local_stack: Settings) -> N
     # Each run's scratch topics are deleted: left behind, thousands of partitions piled up on
     # the broker and slowed every later run.
     assert topics_left(local_stack, topics_before) == set()
+
+
+def test_a_benchmark_that_fails_half_way_leaves_no_topics_or_groups(
+    local_stack: Settings, tmp_path: Path
+) -> None:
+    # A rule file the worker refuses at start: the benchmark fails after making its topics
+    # and measuring its ceiling, the point where it used to leave everything behind.
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "broken.yaml").write_text("rules:\n  - name: [unclosed\n", encoding="utf-8")
+    env = {**os.environ, "SITREP_WORKER__RULES_DIR": str(rules)}
+    result = subprocess.run(
+        [SITREP, "bench", "worker", "--count", "200"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert "worker exited" in output, output[-3000:]
+    run = re.search(r"run (bench-[0-9a-f]{8}):", output)
+    assert run is not None, output[-3000:]
+    prefix = run.group(1)
+    deadline = time.monotonic() + 60
+    while True:
+        admin = clients.kafka_admin(local_stack)
+        try:
+            topics = [t for t in admin.list_topics() if t.startswith(prefix)]
+            groups = [
+                g["group_id"] for g in admin.list_groups() if g["group_id"].startswith(prefix)
+            ]
+        finally:
+            admin.close()
+        if (not topics and not groups) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert (topics, groups) == ([], []), output[-3000:]
