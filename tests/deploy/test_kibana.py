@@ -16,7 +16,6 @@ import base64
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +35,7 @@ from sinks.es.names import Family, IndexNames
 from sinks.es.templates import mappings_for
 from sinks.kibana.saved_objects import DEFAULT_PREFIX, dumps, load, parse_ndjson, with_prefix
 from sitrep.cli import main
+from sitrep.ports import free_port
 from sitrep.settings import PROJECT_ROOT, load_settings
 
 NDJSON = PROJECT_ROOT / "deploy" / "kibana" / "sitrep.ndjson"
@@ -657,9 +657,7 @@ def test_unknown_space_is_a_clear_error(kibana: FakeKibana) -> None:
 
 
 def test_connection_refused_is_a_clear_error_not_a_traceback() -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nobody listens on it
     env = {k: v for k, v in os.environ.items() if not k.startswith("SITREP_KIBANA__")}
     result = subprocess.run(
         [SITREP, "kibana", "import", "--url", f"http://127.0.0.1:{port}"],

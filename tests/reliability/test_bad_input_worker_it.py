@@ -8,7 +8,6 @@ offset), the worker keeps running, and every valid report around the bad ones is
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sitrep.ports import free_port
 from tests.processes import terminate
 from tests.reliability.conftest_bad_input import (
     BadInputStack,
@@ -45,9 +45,7 @@ class Worker:
     """`sitrep worker` as a subprocess on the module's topics, with its own id, port, state."""
 
     def __init__(self, stack: BadInputStack, folder: Path) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.log_path = folder / "worker.log"
         self.env = {
             **stack.env(),

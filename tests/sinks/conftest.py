@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import pytest
 
 from schemas.registry import AreaRegistry, default_registry
 from schemas.report import FieldReport, parse_report, report_to_json_bytes
+from sitrep.ports import free_port
 from sitrep.settings import Settings, TopicNames
 from tests.monitoring import monitoring_auth, monitoring_env
 
@@ -230,9 +230,7 @@ def indexer_env(settings: Settings, metrics_port: int) -> dict[str, str]:
 def running_indexer(settings: Settings) -> Iterator[IndexerProcess]:
     """`sitrep index` as its own process; stopped with SIGTERM (it finishes its batch, commits
     and leaves the group). A failing test gets the indexer's log appended."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="sitrep-indexer-"))
     log_file = log_dir / "indexer.log"
     sitrep = str(Path(sys.executable).with_name("sitrep"))

@@ -31,6 +31,7 @@ from schemas.alert import Alert, AlertRoute, make_alert_id
 from schemas.report import report_to_json_bytes
 from sinks.notify.channels import verify_signature
 from sitrep import clients
+from sitrep.ports import free_port
 from sitrep.settings import Settings, TopicNames
 from tests.monitoring import monitoring_auth, monitoring_env
 
@@ -222,9 +223,7 @@ def mailbox() -> Iterator[Mailbox]:
                 box.messages.append(message)
             return "250 OK"
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        box.port = sock.getsockname()[1]
+    box.port = free_port()
     controller = Controller(Handler(), hostname="127.0.0.1", port=box.port)
     controller.start()
     yield box
@@ -335,9 +334,7 @@ def start_notifier() -> Iterator[Callable[..., NotifierProcess]]:
     log_dir = Path(tempfile.mkdtemp(prefix="sitrep-notify-"))
 
     def start(settings: Settings, channels_file: Path, **notify: Any) -> NotifierProcess:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
+        port = free_port()
         log_file = log_dir / f"notify-{len(started)}.log"
         sitrep = str(Path(sys.executable).with_name("sitrep"))
         with log_file.open("wb") as log:
@@ -403,9 +400,7 @@ RULES = """
 
 class Worker:
     def __init__(self, settings: Settings, work: Path, rules_dir: Path, app_id: str) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
+        self.port = free_port()
         self.log_file = work / "worker.log"
         self.env = {
             **os.environ,
