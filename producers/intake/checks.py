@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -150,9 +153,24 @@ class CheckerPool:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
+PARENT_CHECK_S = 1.0
+
+
+def exit_with_parent(parent: int, interval_s: float = PARENT_CHECK_S) -> None:
+    """Exit once ``parent`` is gone. A server killed outright (kill -9, the OOM killer) cannot
+    shut its pool down, and its checkers would otherwise wait for work forever."""
+    while True:
+        time.sleep(interval_s)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
 def _load_registry() -> None:
     # Ctrl-C is for the server process, which shuts the pool down in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(
+        target=exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True
+    ).start()
     # Loading villages up front makes the first request as fast as the rest.
     registry = default_registry()
     first = registry.provinces()[0]

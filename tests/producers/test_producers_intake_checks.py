@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from producers.intake.checks import Checked, Stamp, check_batch, entry_of
@@ -83,3 +87,55 @@ def test_entry_of_a_body(make_report: MakeReport) -> None:
     assert entry_of(single, 0) == single
     batch = [make_report(), make_report()]
     assert json.loads(entry_of(json.dumps(batch).encode(), 1)) == batch[1]
+
+
+def _children(parent: int) -> set[int]:
+    """Processes whose parent is ``parent`` (Linux /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+SERVER_WITH_POOL = """
+import os, sys, time
+from producers.intake.checks import CheckerPool
+pool = CheckerPool(2)
+# A job per checker: the pool starts its processes on demand.
+print(sorted({pool.executor.submit(os.getpid).result() for _ in range(8)}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_checkers_of_a_killed_server_exit_too() -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER_WITH_POOL], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert line, "the server with the pool did not start"
+        checkers = _children(server.pid) - {server.pid}
+        assert set(json.loads(line)) <= checkers
+    finally:
+        server.kill()  # kill -9: no chance to shut the pool down
+        server.wait()
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in checkers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in checkers), "checker processes outlived their server"
