@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,6 +187,12 @@ class StatusLog:
         return entries[index][1] if index < len(entries) else None
 
 
+def shares(counts: Sequence[int]) -> list[float]:
+    """Each count as a percentage of their sum (all 0 when nothing was counted)."""
+    total = sum(counts)
+    return [100 * count / total if total else 0.0 for count in counts]
+
+
 def latency_by_second(timed: list[tuple[float, float]]) -> list[dict[str, float]]:
     """p50, p99 and max latency (ms) of the reports sent in each whole second of the run.
 
@@ -296,7 +303,11 @@ class WorkerGroup:
 
     def processed(self) -> int:
         """Reports processed so far, all workers together."""
-        return sum(int(health(port).get("processed", 0)) for port in self.ports)
+        return sum(self.processed_each())
+
+    def processed_each(self) -> list[int]:
+        """Reports processed so far by each worker."""
+        return [int(health(port).get("processed", 0)) for port in self.ports]
 
     def stop(self) -> None:
         for process in self.processes:
@@ -449,6 +460,7 @@ def command(
             time.sleep(emit_interval_ms / 1000 * 2 if emit_interval_ms else 2.5)
             statuses.stop.set()
             follower.join(10)
+            per_worker = group.processed_each()
         finally:
             group.stop()
 
@@ -495,6 +507,13 @@ def command(
                 f"slowest second: reports sent {worst['second']:.0f} s in had p99 "
                 f"{worst['p99']:.0f} ms, max {worst['max']:.0f} ms (each second: the result file)"
             )
+        if workers > 1:
+            # Faust's assignor shares partitions, not reports: with few keys (a province's
+            # regencies) one worker can get most of the load, and the latency follows it.
+            click.echo(
+                "share of reports per worker: "
+                + " / ".join(f"{share:.0f} %" for share in shares(per_worker))
+            )
         if missing:
             click.echo(f"warning: {missing} reports were never covered by a status record")
         params: dict[str, object] = {
@@ -507,6 +526,7 @@ def command(
             "emit_interval_ms": emit_interval_ms or settings.worker.emit_interval_ms,
             "lag_samples": lag_samples,
             "latency_by_second": timeline,
+            "processed_per_worker": per_worker,
             "run": run,
         }
         if profile and profile_path.exists():

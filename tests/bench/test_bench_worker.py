@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.worker import latency_by_second
+from bench.worker import latency_by_second, shares
 
 
 def test_each_second_gets_the_latencies_of_the_reports_sent_in_it() -> None:
@@ -16,3 +16,8 @@ def test_each_second_gets_the_latencies_of_the_reports_sent_in_it() -> None:
 
 def test_no_reports_no_seconds() -> None:
     assert latency_by_second([]) == []
+
+
+def test_each_workers_share_of_the_reports() -> None:
+    assert shares([300, 700]) == [30.0, 70.0]
+    assert shares([0, 0]) == [0.0, 0.0]
