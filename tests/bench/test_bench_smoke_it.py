@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,24 +25,24 @@ pytestmark = pytest.mark.integration
 SITREP = str(Path(sys.executable).with_name("sitrep"))
 
 
-def topics_left(settings: Settings, before: set[str], wait_s: float = 60) -> set[str]:
-    """Topics created since ``before`` that are still there once deletions have gone through.
-
-    Not per run, so not counted: Kafka's own topics and the two the produce benchmark keeps.
-    """
-    topics = settings.kafka.topics
-    reused = {f"{topics.reports}.bench", f"{topics.deadletter}.bench"}
+def leftovers(
+    settings: Settings,
+    topic_left: Callable[[str], bool],
+    group_left: Callable[[str], bool] = lambda group: False,
+    wait_s: float = 60,
+) -> tuple[set[str], set[str]]:
+    """The topics and consumer groups the predicates pick, once the broker's deletions have
+    gone through: it deletes topics in the background, so a run's may be listed for a while."""
     deadline = time.monotonic() + wait_s
     while True:
         admin = clients.kafka_admin(settings)
         try:
-            now = set(admin.list_topics())
+            topics = {t for t in admin.list_topics() if topic_left(t)}
+            groups = {g["group_id"] for g in admin.list_groups() if group_left(g["group_id"])}
         finally:
             admin.close()
-        left = {t for t in now - before if not t.startswith("__")} - reused
-        # The broker deletes topics in the background: a run's may still be listed for a while.
-        if not left or time.monotonic() > deadline:
-            return left
+        if not (topics or groups) or time.monotonic() > deadline:
+            return topics, groups
         time.sleep(2)
 
 
@@ -85,8 +86,15 @@ def test_every_benchmark_runs_and_writes_its_figures(local_stack: Settings) -> N
     assert all(p["rss_max_mib"] for p in params["processes"].values())
 
     # Each run's scratch topics are deleted: left behind, thousands of partitions piled up on
-    # the broker and slowed every later run.
-    assert topics_left(local_stack, topics_before) == set()
+    # the broker and slowed every later run. Not per run, so not counted: Kafka's own topics
+    # and the two the produce benchmark keeps.
+    topics = local_stack.kafka.topics
+    reused = {f"{topics.reports}.bench", f"{topics.deadletter}.bench"}
+
+    def new_scratch(topic: str) -> bool:
+        return topic not in topics_before and not topic.startswith("__") and topic not in reused
+
+    assert leftovers(local_stack, new_scratch) == (set(), set())
 
 
 def test_a_benchmark_that_fails_half_way_leaves_no_topics_or_groups(
@@ -111,17 +119,8 @@ def test_a_benchmark_that_fails_half_way_leaves_no_topics_or_groups(
     run = re.search(r"run (bench-[0-9a-f]{8}):", output)
     assert run is not None, output[-3000:]
     prefix = run.group(1)
-    deadline = time.monotonic() + 60
-    while True:
-        admin = clients.kafka_admin(local_stack)
-        try:
-            topics = [t for t in admin.list_topics() if t.startswith(prefix)]
-            groups = [
-                g["group_id"] for g in admin.list_groups() if g["group_id"].startswith(prefix)
-            ]
-        finally:
-            admin.close()
-        if (not topics and not groups) or time.monotonic() > deadline:
-            break
-        time.sleep(2)
-    assert (topics, groups) == ([], []), output[-3000:]
+
+    def of_the_run(name: str) -> bool:
+        return name.startswith(prefix)
+
+    assert leftovers(local_stack, of_the_run, of_the_run) == (set(), set()), output[-3000:]
