@@ -9,6 +9,7 @@ from sitrep.commands.common import LazyGroup
 BENCHMARKS: dict[str, str] = {
     "produce": "bench.produce:command",
     "worker": "bench.worker:command",
+    "engine": "bench.engine:command",
     "index": "bench.index:command",
     "alerts": "bench.alerts:command",
     "board": "bench.board:command",

@@ -126,7 +126,7 @@ def command(
     skip: tuple[str, ...],
 ) -> Path:
     """Every benchmark (ceilings, each stage, the whole pipeline) with one summary."""
-    from bench import alerts, index, pipeline, produce, worker
+    from bench import alerts, engine, index, pipeline, produce, worker
 
     sizes = SMOKE if smoke else FULL
     click_ctx = click.get_current_context()
@@ -138,6 +138,7 @@ def command(
         click.echo(format_table([figure]))
     steps: list[tuple[str, Any, dict[str, Any]]] = [
         ("produce", produce.command, {"count": sizes.produce_count}),
+        ("engine", engine.command, {"count": sizes.worker_count}),
         (
             "worker",
             worker.command,

@@ -309,6 +309,13 @@ class WorkerGroup:
         """Reports processed so far by each worker."""
         return [int(health(port).get("processed", 0)) for port in self.ports]
 
+    def cpu_seconds(self) -> float:
+        """CPU (user + system) the worker processes have used so far, all together."""
+        from bench.procstat import read
+
+        readings = [read(process.pid) for process in self.processes]
+        return sum(reading.cpu_s for reading in readings if reading is not None)
+
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:
@@ -443,6 +450,7 @@ def command(
                 target=produce, args=(settings, names["reports"], run, items, rate, sent_at)
             )
             started = time.time()
+            cpu_before = group.cpu_seconds()
             sender.start()
             with click.progressbar(length=count, label="through the worker") as bar:
                 through = 0
@@ -457,6 +465,7 @@ def command(
                     if processed >= count and not sender.is_alive():
                         break
             sender.join()
+            cpu_used, cpu_wall = group.cpu_seconds() - cpu_before, time.time() - started
             time.sleep(emit_interval_ms / 1000 * 2 if emit_interval_ms else 2.5)
             statuses.stop.set()
             follower.join(10)
@@ -514,6 +523,13 @@ def command(
                 "share of reports per worker: "
                 + " / ".join(f"{share:.0f} %" for share in shares(per_worker))
             )
+        # CPU per report moves less from run to run than the latency does: the figure to
+        # compare when the worker's code changes.
+        cpu_ms_per_1000 = cpu_used / max(1, len(sent_at)) * 1e6
+        click.echo(
+            f"worker CPU: {cpu_ms_per_1000:.0f} ms per 1,000 reports "
+            f"({cpu_used / max(cpu_wall, 1e-9):.2f} cores on average while sending)"
+        )
         if missing:
             click.echo(f"warning: {missing} reports were never covered by a status record")
         params: dict[str, object] = {
@@ -527,6 +543,7 @@ def command(
             "lag_samples": lag_samples,
             "latency_by_second": timeline,
             "processed_per_worker": per_worker,
+            "worker_cpu_ms_per_1000_reports": round(cpu_ms_per_1000, 1),
             "run": run,
         }
         if profile and profile_path.exists():

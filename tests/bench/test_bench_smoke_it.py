@@ -70,9 +70,17 @@ def test_every_benchmark_runs_and_writes_its_figures(local_stack: Settings) -> N
         "latency received -> handed to Kafka",
         "latency received -> status",
         "latency received -> searchable",
+        "engine + rules (in process)",
     ):
         assert any(n.startswith(expected) for n in names), (expected, names)
-    assert set(summary["params"]["results"]) == {"produce", "worker", "index", "alerts", "pipeline"}
+    assert set(summary["params"]["results"]) == {
+        "produce",
+        "engine",
+        "worker",
+        "index",
+        "alerts",
+        "pipeline",
+    }
     for figure in summary["figures"]:
         if "ceiling" in figure["name"] or figure["name"].startswith("pipeline"):
             assert figure["count"] > 0 and figure["seconds"] > 0, figure
