@@ -28,10 +28,10 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import ValidationError
 
-from schemas.alert import Alert, AlertAck
+from schemas.alert import Alert, AlertAck, AlertChange
 from schemas.report import FieldReport
 from schemas.status import AreaStatus
-from streams.current import partition_of
+from streams.current import partition_of, table_read
 from streams.rules.engine import RuleEngine, RuleTable
 from streams.timebase import minute_of
 
@@ -54,8 +54,7 @@ class PartitionRuleStore:
         return (self._prefix + key).encode()
 
     def get(self, table: RuleTable, key: str) -> bytes | None:
-        value: bytes | None = self._tables[table].get(self._key(key))
-        return value
+        return table_read(self._tables[table], self._key(key))
 
     def put(self, table: RuleTable, key: str, value: bytes) -> None:
         self._tables[table][self._key(key)] = value
@@ -208,7 +207,10 @@ class AlertingRuntime:
             )
             if newest:
                 self.metrics.latency.observe(max(0.0, wall - newest))
-            log.info(
+            # An update only adds evidence to an alert already logged: it comes with every
+            # matching report while an alert fires, so it is kept out of the info log.
+            notify = log.debug if alert.change is AlertChange.UPDATE else log.info
+            notify(
                 "alert",
                 alert_id=alert.alert_id,
                 change=alert.change.value,

@@ -34,7 +34,7 @@ from schemas.status import AreaStatus
 from sitrep.settings import Settings
 from sitrep.topics import TopicSpec, ensure_topics
 from streams.alerting import AlertingRuntime, AlertMetrics
-from streams.current import partition_of
+from streams.current import partition_of, table_read
 from streams.emission import Why, plan_emit
 from streams.engine import Envelope, PartitionClock, PartitionEngine, Table
 from streams.fetching import prompt_fetch_consumer
@@ -85,8 +85,7 @@ class FaustStore:
         self._tables = tables
 
     def get(self, table: Table, key: str) -> bytes | None:
-        value: bytes | None = self._tables[table].get(key.encode())
-        return value
+        return table_read(self._tables[table], key.encode())
 
     def put(self, table: Table, key: str, value: bytes) -> None:
         self._tables[table][key.encode()] = value
@@ -285,7 +284,7 @@ class WorkerRuntime:
     # --- clocks ----------------------------------------------------------------------------
 
     def partition_clock(self, partition: int) -> PartitionClock | None:
-        raw = self.tables[Table.CLOCKS].get(str(partition).encode())
+        raw = table_read(self.tables[Table.CLOCKS], str(partition).encode())
         return PartitionClock.decode(raw) if raw else None
 
     def render_clock(

@@ -168,7 +168,7 @@ class AreaState:
         cap = max(20, 4 * config.top_reports)
         if len(self.top) > cap:
             half_life = config.decay_half_life_minutes
-            weakest = min(self.top, key=lambda k: (self.top[k].rank(half_life), k))
+            _, weakest = min((c.rank(half_life), k) for k, c in self.top.items())
             del self.top[weakest]
 
     def top_contributors(self, now: int, config: ScoringConfig) -> list[tuple[str, float]]:
@@ -201,7 +201,7 @@ class AreaState:
                 "n": self.created,
                 "w": self.watermark,
                 "k": self.clock,
-                "b": self.buckets.encode(),
+                "b": self.buckets.encode_json(),
                 "l": self.level.encode(),
                 "lr": self.last_report_at,
                 "lc": self.last_check_in_at,

@@ -7,7 +7,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["partition_of"]
+__all__ = ["partition_of", "table_read"]
 
 
 @contextlib.contextmanager
@@ -24,3 +24,14 @@ def partition_of(event: Any) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+def table_read(table: Any, key: bytes) -> bytes | None:
+    """A Faust table's value for ``key`` in the current event's partition, or None.
+
+    Straight from the table's store: ``table.get`` asks RocksDB twice (``key in`` and then the
+    value) and this runs for every report. Reads have no side effect in Faust (a sensor
+    count only); writes must still go through the table, which sends them to the changelog.
+    """
+    value: bytes | None = table.data.get(key)
+    return value

@@ -15,7 +15,7 @@ Two pure steps, both on whole minutes of event time:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from schemas.status import StatusLevel
@@ -54,6 +54,13 @@ class LevelState:
     below_since: int | None = None  # first minute the score was below the current level
     evaluated_until: int | None = None  # minute up to which the level is known
 
+    def calm(self, below_since: int | None, evaluated_until: int | None) -> LevelState:
+        """The same level with new calm bookkeeping (``dataclasses.replace`` is several times
+        slower, and this runs for every event)."""
+        return LevelState(
+            self.level, self.previous, self.changed_at, self.reason, below_since, evaluated_until
+        )
+
     def encode(self) -> list[Any]:
         return [
             self.level.value,
@@ -90,9 +97,9 @@ def observe(
         change = LevelChange(raw, state.level, now, score, rising=True)
         return LevelState(raw, state.level, now, explain(change), None, now)
     if raw is state.level:
-        return replace(state, below_since=None, evaluated_until=now)
+        return state.calm(None, now)
     below_since = state.below_since if state.below_since is not None else now
-    return replace(state, below_since=below_since, evaluated_until=now)
+    return state.calm(below_since, now)
 
 
 def advance(
@@ -114,7 +121,7 @@ def advance(
             if _rank(level_for(score_at(until))) >= _rank(current.level):
                 break
             first = _first_minute_below(current.level, lower, until, score_at, level_for)
-            current = replace(current, below_since=first)
+            current = current.calm(first, current.evaluated_until)
         assert current.below_since is not None
         drop_at = current.below_since + calm_minutes
         if drop_at > until:
@@ -127,7 +134,7 @@ def advance(
         )
         current = LevelState(new_level, current.level, drop_at, explain(change), None, drop_at)
         lower = drop_at
-    return replace(current, evaluated_until=until)
+    return current.calm(current.below_since, until)
 
 
 def _first_minute_below(

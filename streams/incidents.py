@@ -154,7 +154,7 @@ class IncidentRecord:
             (_, oldest), recent = recent[0], recent[1:]
             base = oldest if base is None else base.combine(oldest)
         current = view if self.current is None else self.current.combine(view)
-        return replace(self, base=base, recent=recent, applied=offset, current=current)
+        return IncidentRecord(self.district, self.partition, base, recent, offset, current)
 
     def _fold(self, include: Any) -> IncidentView | None:
         result = self.base

@@ -53,7 +53,7 @@ from streams.rules.model import (
     SpikeRule,
 )
 from streams.rules.sites import Site, SiteSet, haversine_m
-from streams.rules.state import AlertSlot, Evidence, GroupState, store_key
+from streams.rules.state import AlertSlot, DecodedGroups, Evidence, GroupState, store_key
 from streams.timebase import at_minute, minute_of
 
 __all__ = ["MemoryRuleStore", "RuleEngine", "RuleStore", "RuleTable", "retention_minutes"]
@@ -152,9 +152,12 @@ class _BatchCache:
     dirty_groups: set[str] = field(default_factory=set)
     slots: dict[str, tuple[AlertSlot, bytes | None]] = field(default_factory=dict)
 
-    def write_back(self, store: RuleStore) -> None:
+    def write_back(self, store: RuleStore, decoded: DecodedGroups) -> None:
+        """Store what changed; the batch is over, so its group states can be remembered."""
         for key in sorted(self.dirty_groups):
-            store.put(RuleTable.GROUPS, key, self.groups[key].encode())
+            encoded = self.groups[key].encode()
+            store.put(RuleTable.GROUPS, key, encoded)
+            decoded.remember(key, encoded, self.groups[key])
         for key, (slot, raw) in sorted(self.slots.items()):
             encoded = slot.encode()
             if encoded != raw:
@@ -192,6 +195,12 @@ class RuleEngine:
             if isinstance(r, KeywordRule)
             for tier, spec in r.tiers.items()
         }
+        self._decoded = DecodedGroups()
+        # Looked up for every report and rule: worked out once.
+        self._retention = {r.id: retention_minutes(r) for r in self._report_rules}
+        self._text_rules = {
+            r.id for r in self._report_rules if r.filter.terms or isinstance(r, KeywordRule)
+        }
 
     # --- reports -------------------------------------------------------------------------------
 
@@ -216,30 +225,30 @@ class RuleEngine:
             text: ReportText | None = None
             at = report.occurred_at if at is None else max(at, report.occurred_at)
             minute = minute_of(at)
+            report_minute = minute_of(report.occurred_at)
             if minute != ticked_until and self._tick_due(store, minute):
                 # The minutes this report moves past are judged first, with what came before.
-                cache.write_back(store)
+                cache.write_back(store, self._decoded)
                 cache = _BatchCache()
                 alerts += self.tick_through(store, minute, expected_areas)
             ticked_until = minute
             for rule in self._report_rules:
                 if not report_in_scope(rule.scope, report):
                     continue
-                if text is None and self._needs_text(rule):
+                if text is None and rule.id in self._text_rules:
                     text = ReportText.of(report.text, self._stemmer)
                 if not filter_matches(
                     rule.filter, report, text or _NO_TEXT, self._filter_terms.get(rule.id)
                 ):
                     continue
                 for hit in self._hits(rule, report, text or _NO_TEXT):
-                    alert = self._apply(rule, hit, offset, report, store, at, cache)
+                    alert = self._apply(
+                        rule, hit, offset, report, report_minute, store, at, minute, cache
+                    )
                     if alert is not None:
                         alerts.append(alert)
-        cache.write_back(store)
+        cache.write_back(store, self._decoded)
         return alerts
-
-    def _needs_text(self, rule: ReportRule) -> bool:
-        return bool(rule.filter.terms) or isinstance(rule, KeywordRule)
 
     def _hits(self, rule: ReportRule, report: FieldReport, text: ReportText) -> list[_Hit]:
         code = group_code(rule.scope.group_by, report)
@@ -277,12 +286,14 @@ class RuleEngine:
         hit: _Hit,
         offset: int,
         report: FieldReport,
+        minute: int,
         store: RuleStore,
         at: datetime,
+        now_minute: int,
         cache: _BatchCache,
     ) -> Alert | None:
+        """``minute``: the report's occurred_at minute; ``now_minute``: ``at``'s."""
         key = store_key(rule.id, hit.group_key)
-        now_minute = minute_of(at)
         state = cache.groups.get(key)
         if state is None:
             state = cache.groups[key] = self._group(store, key, hit.area_code, now_minute)
@@ -290,8 +301,7 @@ class RuleEngine:
             return None  # applied before a restart
         state.applied = offset
         cache.dirty_groups.add(key)
-        minute = minute_of(report.occurred_at)
-        if minute <= now_minute - retention_minutes(rule):
+        if minute <= now_minute - self._retention[rule.id]:
             log.info("rule_report_too_late", rule=rule.id, report_id=report.report_id)
             return None
         state.add(Evidence(minute, report.report_id, hit.tiers, hit.value, hit.label))
@@ -312,7 +322,9 @@ class RuleEngine:
 
     def _group(self, store: RuleStore, key: str, area_code: str, now_minute: int) -> GroupState:
         raw = store.get(RuleTable.GROUPS, key)
-        return GroupState.decode(raw) if raw is not None else GroupState(area_code, now_minute)
+        if raw is None:
+            return GroupState(area_code, now_minute)
+        return self._decoded.decode(key, raw)
 
     def _with_site(self, rule: ReportRule, group_key: str, m: Measurement) -> Measurement:
         if not isinstance(rule, ProximityRule) or m.tier is None:
@@ -407,7 +419,7 @@ class RuleEngine:
             rule = by_id.get(rule_id)
             if rule is None:
                 continue
-            state = GroupState.decode(raw)
+            state = self._decoded.decode(key, raw)
             if regency_of(state.area_code) not in regencies:
                 continue  # another partition's group
             measurement = self._measure_now(rule, group_key, state, now_minute)
@@ -453,9 +465,9 @@ class RuleEngine:
     ) -> None:
         raw = store.get(RuleTable.GROUPS, key)
         if raw is not None:
-            state = GroupState.decode(raw)
+            state = self._decoded.decode(key, raw)
         before = (len(state.buckets), len(state.evidence))
-        state.prune(now_minute - retention_minutes(rule) + 1)
+        state.prune(now_minute - self._retention[rule.id] + 1)
         slot_raw = store.get(RuleTable.ALERTS, key)
         slot = AlertSlot.decode(slot_raw) if slot_raw is not None else None
         slot_done = slot is None or (
@@ -466,11 +478,14 @@ class RuleEngine:
         if not state.buckets and slot_done and not expected:
             store.delete(RuleTable.GROUPS, key)
             store.delete(RuleTable.ALERTS, key)
+            self._decoded.forget(key)
             return
         if slot is not None and slot_done:
             store.delete(RuleTable.ALERTS, key)
         if (len(state.buckets), len(state.evidence)) != before:
-            store.put(RuleTable.GROUPS, key, state.encode())
+            encoded = state.encode()
+            store.put(RuleTable.GROUPS, key, encoded)
+            self._decoded.remember(key, encoded, state)
 
     # --- statuses ------------------------------------------------------------------------------
 
@@ -489,7 +504,9 @@ class RuleEngine:
             if offset <= state.applied:
                 continue
             state.applied = offset
-            store.put(RuleTable.GROUPS, key, state.encode())
+            encoded = state.encode()
+            store.put(RuleTable.GROUPS, key, encoded)
+            self._decoded.remember(key, encoded, state)
             raw = store.get(RuleTable.ALERTS, key)
             firing = raw is not None and AlertSlot.decode(raw).active
             measurement = measure_level(rule, status, minute_of(at), firing)

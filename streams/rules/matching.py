@@ -63,6 +63,15 @@ class TermMatcher:
     stemmed: tuple[tuple[str, ...], ...]
     surface: tuple[tuple[str, ...], ...]
 
+    @functools.cached_property
+    def first_words(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(stemmed, as written) first words of the terms: a text holding none of them
+        holds no term, which is the common case and settled by one set test."""
+        return (
+            frozenset(phrase[0] for phrase in self.stemmed if phrase),
+            frozenset(phrase[0] for phrase in self.surface if phrase),
+        )
+
     @classmethod
     def of(cls, terms: Iterable[str], stemmer: Stemmer | None = None) -> TermMatcher:
         terms = tuple(terms)
@@ -75,6 +84,9 @@ class TermMatcher:
     def found(self, text: ReportText) -> tuple[str, ...]:
         """The terms present in the text, in the order the rule lists them."""
         stem_set, surface_set = text.word_sets
+        stem_firsts, surface_firsts = self.first_words
+        if stem_set.isdisjoint(stem_firsts) and surface_set.isdisjoint(surface_firsts):
+            return ()
         return tuple(
             term
             for term, stemmed, surface in zip(self.terms, self.stemmed, self.surface, strict=True)

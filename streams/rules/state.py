@@ -7,6 +7,8 @@ bounded whatever the report volume.
 
 from __future__ import annotations
 
+from bisect import insort
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -17,6 +19,7 @@ __all__ = [
     "EVIDENCE_CAP",
     "TIERS",
     "AlertSlot",
+    "DecodedGroups",
     "Evidence",
     "GroupState",
     "store_key",
@@ -46,10 +49,9 @@ class Evidence:
     def encode(self) -> list[Any]:
         return [self.minute, self.report_id, self.tiers, self.value, self.label]
 
-    @classmethod
-    def decode(cls, data: list[Any]) -> Evidence:
-        minute, report_id, tiers, value, label = data
-        return cls(int(minute), str(report_id), int(tiers), value, str(label))
+
+def _minute(item: Evidence) -> int:
+    return item.minute
 
 
 @dataclass(slots=True)
@@ -63,14 +65,21 @@ class GroupState:
     evidence: list[Evidence] = field(default_factory=list)
 
     def add(self, item: Evidence) -> None:
-        counts = self.buckets.setdefault(item.minute, [0] * TIERS)
-        if item.tiers & WARNING_BIT:
-            counts[0] += 1
-        if item.tiers & CRITICAL_BIT:
-            counts[1] += 1
-        self.evidence.append(item)
-        self.evidence.sort(key=lambda e: e.minute)
+        # A new list rather than a change in place: copies share the lists (see ``copy``).
+        warning, critical = self.buckets.get(item.minute, (0, 0))
+        self.buckets[item.minute] = [
+            warning + (1 if item.tiers & WARNING_BIT else 0),
+            critical + (1 if item.tiers & CRITICAL_BIT else 0),
+        ]
+        # Kept in minute order; a new item goes after those of its minute (a stable sort).
+        insort(self.evidence, item, key=_minute)
         del self.evidence[:-EVIDENCE_CAP]
+
+    def copy(self) -> GroupState:
+        """An independent copy (bucket lists are never changed in place, so they are shared)."""
+        return GroupState(
+            self.area_code, self.since, self.applied, dict(self.buckets), list(self.evidence)
+        )
 
     def count(self, first: int, last: int, tier_index: int) -> int:
         """Reports matching a tier with minute in [first, last]."""
@@ -105,9 +114,53 @@ class GroupState:
             area_code=data["area"],
             since=int(data["since"]),
             applied=int(data["applied"]),
-            buckets={int(m): list(c) for m, c in data["buckets"].items()},
-            evidence=[Evidence.decode(e) for e in data["evidence"]],
+            # Written by ``encode`` above, so the JSON types are already right (and the lists
+            # new): this runs for every group a batch touches, over up to a day of minutes.
+            buckets={int(m): c for m, c in data["buckets"].items()},
+            evidence=[Evidence(*e) for e in data["evidence"]],
         )
+
+
+class DecodedGroups:
+    """Group states decoded before, each with the bytes it was decoded from or encoded to.
+
+    A group keeps up to a day of minute buckets (spike baselines, flatline windows), and
+    decoding it for every batch that touches it was most of the rules' cost. A state is
+    handed out only if the stored bytes are still the ones it belongs to, and always as a
+    copy, so nothing a batch does to it (even one that fails half way) reaches the cache.
+    Bounded by ``max_buckets`` over all states; the least recently used go first.
+    """
+
+    def __init__(self, max_buckets: int = 200_000) -> None:
+        self.max_buckets = max_buckets
+        self._states: OrderedDict[str, tuple[bytes, GroupState]] = OrderedDict()
+        self._buckets = 0
+
+    def decode(self, key: str, raw: bytes) -> GroupState:
+        known = self._states.get(key)
+        if known is not None and known[0] == raw:
+            self._states.move_to_end(key)
+            return known[1].copy()
+        state = GroupState.decode(raw)
+        self.remember(key, raw, state.copy())
+        return state
+
+    def remember(self, key: str, raw: bytes, state: GroupState) -> None:
+        """``state`` is ``raw`` decoded, and nobody changes it any more."""
+        self.forget(key)
+        self._states[key] = (raw, state)
+        self._buckets += len(state.buckets)
+        while self._buckets > self.max_buckets and self._states:
+            _, (_, oldest) = self._states.popitem(last=False)
+            self._buckets -= len(oldest.buckets)
+
+    def forget(self, key: str) -> None:
+        known = self._states.pop(key, None)
+        if known is not None:
+            self._buckets -= len(known[1].buckets)
+
+    def __len__(self) -> int:
+        return len(self._states)
 
 
 @dataclass(slots=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 from schemas.report import Category, ReportKind
+from streams import codec
 from streams.scoring import ScoringConfig
 from streams.windows import Buckets, Contribution
 
@@ -74,3 +76,49 @@ def test_round_trips_through_storage() -> None:
     again = Buckets.decode(buckets.encode())
     assert again.encode() == buckets.encode()
     assert again.window(7, 60) == buckets.window(7, 60)
+
+
+def _random_history(config: ScoringConfig, seed: int) -> tuple[Buckets, list[Contribution]]:
+    """Reports, incidents opened and closed, late ones and pruning, as an area sees them."""
+    rng = random.Random(seed)
+    buckets, opened = Buckets(), list[Contribution]()
+    for now in range(0, 3000, 3):
+        minute = now - rng.choice([0, 0, 0, 5, 90, 2000])  # some late, some very late
+        category = rng.choice(list(Category))
+        buckets.count_report(minute, ReportKind.INCIDENT, category)
+        if rng.random() < 0.6:
+            share = Contribution(minute, rng.uniform(0.5, 9), category.value, 3, f"r-{now}")
+            buckets.add(share)
+            opened.append(share)
+        if opened and rng.random() < 0.3:
+            buckets.remove(opened.pop(rng.randrange(len(opened))))
+        buckets.prune(now, config.retention_minutes)
+    return buckets, opened
+
+
+def test_the_score_is_the_exact_sum_over_the_buckets_of_the_incident_window(
+    config: ScoringConfig,
+) -> None:
+    for seed in range(5):
+        buckets, _ = _random_history(config, seed)
+        for now in (2990, 3100, 3000 + config.incident_window_minutes - 5, 9000):
+            expected = math.fsum(
+                bucket.weight * config.decay(now - minute)
+                for minute in buckets.minutes()
+                if (bucket := buckets.get(minute)) is not None and now - minute >= 0
+            )
+            assert buckets.score(now, config) == expected
+
+
+def test_the_stored_json_follows_every_change(config: ScoringConfig) -> None:
+    buckets, opened = _random_history(config, 7)
+    first = codec.dumps({"b": buckets.encode_json()})
+    assert first == codec.dumps({"b": buckets.encode()})
+    # Change some buckets after the JSON was made once: the next JSON must show them.
+    buckets.count_report(buckets.minutes()[-1], ReportKind.CHECK_IN, Category.OTHER)
+    buckets.remove(opened[-1])
+    buckets.prune(3600, config.retention_minutes)
+    again = codec.dumps({"b": buckets.encode_json()})
+    assert again == codec.dumps({"b": buckets.encode()})
+    assert again != first
+    assert Buckets.decode(codec.loads(again)["b"]).encode() == buckets.encode()
