@@ -8,7 +8,9 @@ the part a change to the engine or the rules moves. Ceiling: ``model_validate_js
 same payloads, which the engine does for every report.
 
 Reports are spaced in event time as at ``--rate``, so the rule windows hold as many reports as
-in a live run at that rate.
+in a live run at that rate. ``--history-hours`` first applies reports spread over that many
+hours, untimed: areas and rule groups then hold a bucket for most minutes of it, as after the
+first day of an operation, which is where the cost per report grew.
 """
 
 from __future__ import annotations
