@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry
@@ -46,8 +47,11 @@ def test_every_record_is_sent_but_evidence_updates_stay_out_of_the_info_log() ->
     fired = _with_change(alert(AlertState.FIRING), AlertChange.FIRED)
     updated = _with_change(alert(AlertState.FIRING), AlertChange.UPDATE)
     resolved = _with_change(alert(AlertState.RESOLVED), AlertChange.RESOLVED)
-    with capture_logs() as logs:
-        asyncio.run(_runtime(topic).publish([fired, updated, resolved]))
+    publish = _runtime(topic).publish([fired, updated, resolved])
+    with capture_logs() as logs, ThreadPoolExecutor(1) as thread:
+        # A loop of its own in a thread of its own: earlier tests of the suite may leave an
+        # event loop marked as running in the main thread.
+        thread.submit(asyncio.run, publish).result(timeout=30)
     assert [key for key, _ in topic.sent] == [fired.alert_id.encode()] * 3
     levels = [(line["change"], line["log_level"]) for line in logs if line["event"] == "alert"]
     assert levels == [("fired", "info"), ("update", "debug"), ("resolved", "info")]
