@@ -18,7 +18,7 @@ from __future__ import annotations
 import cProfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bench.harness import Figure, format_table, write_result
+from bench.harness import Figure, format_table, validation_seconds, write_result
 from bench.worker import hot_spots, render, templates
 from sitrep.commands.common import Context, fail, pass_context
 
@@ -41,14 +41,6 @@ class Workload:
     payloads: list[bytes]  # of the timed reports
     ends: list[datetime]  # per batch: occurred_at of its last report (the worker's wall time)
     timed_from: int  # index of the first batch of the timed phase (after the history)
-
-
-def kafka_partition(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2) gives a keyed record."""
-    from kafka.partitioner.default import murmur2
-
-    hashed: int = murmur2(key)
-    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def event_times(
@@ -76,6 +68,7 @@ def workload(
     ``history_count`` over ``history_hours`` (the state an operation has built up), then the
     ``count`` timed ones at ``rate``."""
     from streams.engine import Envelope
+    from streams.partitions import partition_for_key
 
     run = f"engine-{uuid.uuid4().hex[:8]}"
     total = history_count + count
@@ -106,7 +99,7 @@ def workload(
         if index >= history_count:
             payloads.append(raw)
         key = item.district.encode()
-        partition = kafka_partition(key, partitions)
+        partition = partition_for_key(item.district, partitions)
         offset = offsets.get(partition, 0)
         offsets[partition] = offset + 1
         records = pending.setdefault(partition, [])
@@ -162,17 +155,6 @@ def run_engine(settings: Settings, load: Workload, with_rules: bool) -> tuple[Ou
             rule_store = rule_stores.setdefault(partition, MemoryRuleStore())
             outcome.alerts += len(rules.on_reports(result.accepted, rule_store, None))
     return outcome, time.perf_counter() - started
-
-
-def validation_rate(payloads: Sequence[bytes]) -> float:
-    from schemas.registry import default_registry
-    from schemas.report import parse_report
-
-    registry = default_registry()
-    started = time.perf_counter()
-    for raw in payloads:
-        parse_report(raw, registry)
-    return len(payloads) / (time.perf_counter() - started)
 
 
 def profiled(path: Path, call: Callable[[], tuple[Outcome, float]]) -> tuple[Outcome, float]:
@@ -237,7 +219,7 @@ def command(
         f"{partitions} partitions, one core, tables in memory"
         + (f"; after {history} reports over {history_hours:g} h of history" if history else "")
     )
-    ceiling = validation_rate(load.payloads)
+    ceiling = len(load.payloads) / validation_seconds(load.payloads)
     figures = []
     for name, with_rules in (("engine", False), ("engine + rules", True)):
         outcome, seconds = run_engine(settings, load, with_rules)

@@ -68,6 +68,19 @@ class Stopwatch:
         self.seconds = time.perf_counter() - self.started
 
 
+def validation_seconds(payloads: Sequence[bytes]) -> float:
+    """Seconds ``model_validate_json`` (``parse_report``) takes for every payload, on one core:
+    the least any entry point that validates pays per report."""
+    from schemas.registry import default_registry
+    from schemas.report import parse_report
+
+    registry = default_registry()
+    started = time.perf_counter()
+    for raw in payloads:
+        parse_report(raw, registry)
+    return time.perf_counter() - started
+
+
 def format_table(figures: Sequence[Figure]) -> str:
     header = (
         f"{'benchmark':<34} {'count':>9} {'seconds':>8} {'per s':>10} "

