@@ -26,7 +26,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bench.harness import Figure, format_table, validation_seconds, write_result
+from bench.harness import (
+    Figure,
+    format_table,
+    history_options,
+    history_size,
+    history_times,
+    validation_seconds,
+    write_result,
+)
 from bench.worker import hot_spots, render, templates
 from sitrep.commands.common import Context, fail, pass_context
 
@@ -49,9 +57,7 @@ def event_times(
     """``history_count`` times spread over ``history_hours``, then ``count`` at ``rate``,
     the last one at ``end``."""
     timed_start = end - timedelta(seconds=(count - 1) / rate)
-    history_start = timed_start - timedelta(hours=history_hours)
-    step = timedelta(hours=history_hours) / max(1, history_count)
-    history = [history_start + step * index for index in range(history_count)]
+    history = history_times(history_count, history_hours, timed_start)
     return history + [timed_start + timedelta(seconds=index / rate) for index in range(count)]
 
 
@@ -179,19 +185,7 @@ def profiled(path: Path, call: Callable[[], tuple[Outcome, float]]) -> tuple[Out
     type=click.IntRange(1),
     help="Reports per partition batch (two workers at 2,500/s get about 40 every 100 ms).",
 )
-@click.option(
-    "--history-hours",
-    default=0.0,
-    show_default=True,
-    help="Build up this many hours of state first, untimed (an operation day: 24). Areas "
-    "then hold up to one minute bucket per minute of it, as in a live operation.",
-)
-@click.option(
-    "--history-count",
-    default=20_000,
-    show_default=True,
-    help="Reports spread over --history-hours.",
-)
+@history_options
 @click.option("--profile", is_flag=True, help="Also run under cProfile and print the hot spots.")
 @pass_context
 def command(
@@ -209,9 +203,7 @@ def command(
         fail("--count must be at least 1")
     if rate <= 0:
         fail("--rate must be positive")
-    if history_hours < 0 or history_count < 0:
-        fail("--history-hours and --history-count must not be negative")
-    history = history_count if history_hours > 0 else 0
+    history = history_size(history_hours, history_count)
     partitions = settings.kafka.partitions
     load = workload(settings, count, rate, batch, partitions, history_hours, history)
     click.echo(

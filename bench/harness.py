@@ -10,12 +10,14 @@ import json
 import math
 import platform
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
 
 if TYPE_CHECKING:
     from sitrep.settings import Settings
@@ -152,3 +154,39 @@ def _drop_scratch(settings: Settings, run: str) -> None:
         click.echo(f"warning: {run}: clean-up incomplete ({exc})", err=True)
     finally:
         admin.close()
+
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def history_options(command: Command) -> Command:
+    """``--history-hours`` and ``--history-count``: state built up before the timed phase."""
+    command = click.option(
+        "--history-count",
+        default=20_000,
+        show_default=True,
+        help="Reports spread over --history-hours.",
+    )(command)
+    return click.option(
+        "--history-hours",
+        default=0.0,
+        show_default=True,
+        help="Build up this many hours of state first, untimed (an operation day: 24). Areas "
+        "then hold up to one minute bucket per minute of it, as in a live operation.",
+    )(command)
+
+
+def history_size(hours: float, count: int) -> int:
+    """Reports of history to build up (0 without hours); refuses negative values."""
+    from sitrep.commands.common import fail
+
+    if hours < 0 or count < 0:
+        fail("--history-hours and --history-count must not be negative")
+    return count if hours > 0 else 0
+
+
+def history_times(count: int, hours: float, end: datetime) -> list[datetime]:
+    """``count`` times spread evenly over the ``hours`` before ``end``, oldest first."""
+    start = end - timedelta(hours=hours)
+    step = timedelta(hours=hours) / max(1, count)
+    return [start + step * index for index in range(count)]

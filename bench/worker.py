@@ -29,13 +29,22 @@ import uuid
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-from bench.harness import Figure, format_table, percentiles, scratch_run, write_result
+from bench.harness import (
+    Figure,
+    format_table,
+    history_options,
+    history_size,
+    history_times,
+    percentiles,
+    scratch_run,
+    write_result,
+)
 from sitrep.commands.common import Context, fail, pass_context
 from sitrep.ports import free_ports
 from sitrep.settings import Settings, TopicNames
@@ -240,6 +249,36 @@ def ceiling(settings: Settings, topic: str, run: str, items: list[Template]) -> 
     return Figure("kafka-python produce+consume", received, seconds)
 
 
+def build_history(
+    settings: Settings, topic: str, run: str, group: WorkerGroup, count: int, hours: float
+) -> None:
+    """Send ``count`` reports spread over the ``hours`` before now, oldest first, as fast as
+    the producer goes, and wait until the workers have applied them: the state an operation
+    has built up (minute buckets, rule groups), which the timed reports then meet."""
+    from sitrep import clients
+
+    items = templates(settings, count, seed=2)
+    times = history_times(count, hours, datetime.now(UTC) - timedelta(seconds=5))
+    producer = clients.kafka_producer(settings, linger_ms=20, batch_size=256 * 1024)
+    prefix = f"{run}h"  # report and incident ids of their own
+    for index, (template, at) in enumerate(zip(items, times, strict=True)):
+        producer.send(
+            topic, key=template.district.encode(), value=render(prefix, index, template, at)
+        )
+    producer.flush()
+    producer.close()
+    deadline = time.monotonic() + max(300.0, count / 50)
+    with click.progressbar(length=count, label="history") as bar:
+        through = 0
+        while through < count:
+            if time.monotonic() > deadline:
+                fail(f"the workers did not apply the history in time; see {group.logs[0]}")
+            time.sleep(1)
+            processed = min(count, max(through, group.processed()))
+            bar.update(processed - through)
+            through = processed
+
+
 def health(port: int) -> dict[str, Any]:
     import httpx
 
@@ -309,6 +348,15 @@ class WorkerGroup:
         """Reports processed so far by each worker."""
         return [int(health(port).get("processed", 0)) for port in self.ports]
 
+    def changelog(self) -> dict[str, int]:
+        """Table writes and the changelog records and bytes sent for them, all workers."""
+        totals = {"writes": 0, "records_sent": 0, "bytes_sent": 0}
+        for port in self.ports:
+            figures = health(port).get("changelog") or {}
+            for name in totals:
+                totals[name] += int(figures.get(name, 0))
+        return totals
+
     def cpu_seconds(self) -> float:
         """CPU (user + system) the worker processes have used so far, all together."""
         from bench.procstat import read
@@ -369,6 +417,7 @@ def _settled(pages: list[dict[str, Any]], partitions: int) -> bool:
     help="Worker debounce (default: the worker's setting, 1000).",
 )
 @workers_option
+@history_options
 @click.option("--profile", is_flag=True, help="Run the worker under cProfile; print hot spots.")
 @click.option("--keep", is_flag=True, help="Keep the scratch topics.")
 @pass_context
@@ -380,6 +429,8 @@ def command(
     warmup: float,
     emit_interval_ms: int | None,
     workers: int,
+    history_hours: float,
+    history_count: int,
     profile: bool,
     keep: bool,
 ) -> Path:
@@ -398,6 +449,7 @@ def command(
         if not rate:
             fail("--duration needs --rate")
         count = int(rate * (warmup + duration))
+    history = history_size(history_hours, history_count)
     run = f"bench-{uuid.uuid4().hex[:8]}"
     partitions = settings.kafka.partitions
     names = {n: f"{run}.{n}" for n in (*TopicNames.model_fields, "ceiling")}
@@ -414,7 +466,10 @@ def command(
         work_dir = settings.home / "bench" / run
         work_dir.mkdir(parents=True, exist_ok=True)
         items = templates(settings, count)
-        click.echo(f"run {run}: {count} reports, {partitions} partitions, {workers} worker(s)")
+        click.echo(
+            f"run {run}: {count} reports, {partitions} partitions, {workers} worker(s)"
+            + (f"; after {history} reports over {history_hours:g} h of history" if history else "")
+        )
 
         ceiling_figure = ceiling(settings, names["ceiling"], run, items)
         click.echo(f"ceiling measured: {ceiling_figure.rate:.0f} records/s")
@@ -438,6 +493,13 @@ def command(
         group = WorkerGroup.start(env, work_dir, workers, profile_path if profile else None)
         try:
             group.wait_ready(partitions)
+            held_s = settings.worker.changelog_hold_ms / 1000 + 0.5
+            if history:
+                build_history(settings, names["reports"], run, group, history, history_hours)
+                time.sleep(held_s)  # its table writes reach the changelog before the count
+            each_before = group.processed_each()
+            processed_before = sum(each_before)
+            changelog_before = group.changelog()
             statuses = StatusLog()
             follower = threading.Thread(
                 target=statuses.follow, args=(settings, names["status"]), daemon=True
@@ -458,7 +520,7 @@ def command(
                 while time.monotonic() < deadline:
                     time.sleep(1)
                     # max: a health page that did not answer counts as no progress, not as less
-                    processed = max(through, group.processed())
+                    processed = max(through, group.processed() - processed_before)
                     lag_samples.append((time.time() - started, len(sent_at) - processed))
                     bar.update(processed - through)
                     through = processed
@@ -466,10 +528,17 @@ def command(
                         break
             sender.join()
             cpu_used, cpu_wall = group.cpu_seconds() - cpu_before, time.time() - started
-            time.sleep(emit_interval_ms / 1000 * 2 if emit_interval_ms else 2.5)
+            # The last statuses, and the table writes the workers still hold back.
+            time.sleep(max(emit_interval_ms / 1000 * 2 if emit_interval_ms else 2.5, held_s))
             statuses.stop.set()
             follower.join(10)
-            per_worker = group.processed_each()
+            per_worker = [
+                done - before
+                for done, before in zip(group.processed_each(), each_before, strict=True)
+            ]
+            changelog = {
+                name: value - changelog_before[name] for name, value in group.changelog().items()
+            }
         finally:
             group.stop()
 
@@ -530,6 +599,13 @@ def command(
             f"worker CPU: {cpu_ms_per_1000:.0f} ms per 1,000 reports "
             f"({cpu_used / max(cpu_wall, 1e-9):.2f} cores on average while sending)"
         )
+        reports_sent = max(1, len(sent_at))
+        click.echo(
+            f"changelog: {changelog['bytes_sent'] / reports_sent:,.0f} bytes and "
+            f"{changelog['records_sent'] / reports_sent:.2f} records per report "
+            f"({changelog['writes'] / reports_sent:.2f} table writes per report; "
+            f"SITREP_WORKER__CHANGELOG_HOLD_MS={settings.worker.changelog_hold_ms})"
+        )
         if missing:
             click.echo(f"warning: {missing} reports were never covered by a status record")
         params: dict[str, object] = {
@@ -543,7 +619,11 @@ def command(
             "lag_samples": lag_samples,
             "latency_by_second": timeline,
             "processed_per_worker": per_worker,
+            "history_hours": history_hours,
+            "history_count": history,
             "worker_cpu_ms_per_1000_reports": round(cpu_ms_per_1000, 1),
+            "changelog": changelog,
+            "changelog_hold_ms": settings.worker.changelog_hold_ms,
             "run": run,
         }
         if profile and profile_path.exists():

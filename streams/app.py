@@ -556,7 +556,10 @@ def build_worker(
         return app.topic(name, key_serializer="raw", value_serializer="raw", **options)
 
     # The aiokafka producer under Faust's (started with the app, hence asked for late).
-    outbox = Outbox(lambda: cast(Any, app.producer)._ensure_producer())
+    outbox = Outbox(
+        lambda: cast(Any, app.producer)._ensure_producer(),
+        hold_s=worker.changelog_hold_ms / 1000,
+    )
 
     def table(name: str) -> Any:
         # A fresh options dict each time: Faust's store pops keys out of it.
@@ -1065,6 +1068,12 @@ def _pages(runtime: WorkerRuntime) -> None:
             "processed": runtime.metrics.processed,
             "rate_per_s": round(runtime.metrics.meter.rate(), 1),
             "last_offsets": runtime.last_offsets,
+            # Table writes, and what reached the changelog after later values replaced some.
+            "changelog": {
+                "writes": runtime.outbox.changes_added,
+                "records_sent": runtime.outbox.changes_sent,
+                "bytes_sent": runtime.outbox.change_bytes_sent,
+            },
             "commits": _commit_bookkeeping(runtime.app.consumer, topic, assigned),
             "partitions": {
                 str(p): ({"stream_time_minute": c.clock, **c.counters()} if c is not None else None)

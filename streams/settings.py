@@ -57,6 +57,15 @@ class WorkerSettings(BaseModel):
         le=30000,
         description="the broker holds a fetch at most this long for data (Faust's own: 1500)",
     )
+    changelog_hold_ms: int = Field(
+        default=3000,
+        ge=0,
+        le=60000,
+        description=(
+            "table writes wait at most this for a later value of their key before they go to "
+            "the changelog (only the latest is sent; every offset commit sends them all)"
+        ),
+    )
     batch_size: int = Field(default=1000, ge=1, description="reports taken per batch at most")
     batch_within_ms: int = Field(default=100, ge=1, description="wait at most this for a batch")
     emit_interval_ms: int = Field(

@@ -132,3 +132,37 @@ def test_a_benchmark_that_fails_half_way_leaves_no_topics_or_groups(
         return name.startswith(prefix)
 
     assert leftovers(local_stack, of_the_run, of_the_run) == (set(), set()), output[-3000:]
+
+
+def test_the_worker_benchmark_builds_up_history_first_and_times_only_the_rest(
+    local_stack: Settings,
+) -> None:
+    result = subprocess.run(
+        [
+            SITREP,
+            "bench",
+            "worker",
+            "--count",
+            "300",
+            "--history-hours",
+            "3",
+            "--history-count",
+            "400",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "after 400 reports over 3 h of history" in output, output[-3000:]
+    assert re.search(r"changelog: [\d,]+ bytes and [\d.]+ records per report", output), output
+    path = Path(result.stdout.strip().splitlines()[-1].removeprefix("result: "))
+    params = json.loads(path.read_text())["params"]
+    assert (params["history_hours"], params["history_count"]) == (3, 400)
+    # The timed phase counts the 300 timed reports only; the history went before it.
+    assert sum(params["processed_per_worker"]) == 300
+    changelog = params["changelog"]
+    assert changelog["writes"] > 300  # a seen id per report, and more
+    assert 0 < changelog["records_sent"] <= changelog["writes"]
+    assert changelog["bytes_sent"] > 0

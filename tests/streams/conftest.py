@@ -379,7 +379,8 @@ def run_in_own_loop(scenario: Callable[[], Awaitable[T]]) -> T:
         except BaseException as exc:
             errors.append(exc)
 
-    thread = threading.Thread(target=main)
+    # A daemon: a scenario that hangs fails its test without holding the session open.
+    thread = threading.Thread(target=main, daemon=True)
     thread.start()
     thread.join(60)
     if errors:

@@ -72,7 +72,7 @@ def test_writes_go_out_per_table_partition_in_order_and_set_the_persisted_offset
         outbox.add_change(areas, 1, b"64.72", b"w1")
         outbox.add_change(areas, 0, b"64.71", b"v2")
         outbox.add_change(areas, 0, b"64.71.01", None)  # a delete: a tombstone
-        assert outbox.waiting == 5
+        assert outbox.waiting == 4  # 64.71 is sent once, with its latest value
         await outbox.send()
         assert outbox.waiting == 0
         producer.acknowledge_all()
@@ -82,15 +82,11 @@ def test_writes_go_out_per_table_partition_in_order_and_set_the_persisted_offset
     producer = run_in_own_loop(scenario)
     sent = {(topic, partition): records for topic, partition, records, _ in producer.batches}
     assert len(producer.batches) == 3
-    assert sent[("app-areas-changelog", 0)] == [
-        (b"64.71", b"v1"),
-        (b"64.71", b"v2"),
-        (b"64.71.01", None),
-    ]
+    assert sent[("app-areas-changelog", 0)] == [(b"64.71", b"v2"), (b"64.71.01", None)]
     assert sent[("app-areas-changelog", 1)] == [(b"64.72", b"w1")]
     assert sent[("app-seen-changelog", 0)] == [(b"r-1", b"s1")]
     # The offset of each partition's last record, as Faust writes it per record.
-    assert areas.data.persisted == {("app-areas-changelog", 0): 2, ("app-areas-changelog", 1): 0}
+    assert areas.data.persisted == {("app-areas-changelog", 0): 1, ("app-areas-changelog", 1): 0}
     assert seen.data.persisted == {("app-seen-changelog", 0): 0}
 
 
@@ -269,3 +265,71 @@ def test_a_send_that_failed_half_way_fails_every_later_flush() -> None:
         assert isinstance(later.value.__cause__, TimeoutError)
 
     run_in_own_loop(scenario)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_held_changes_wait_for_their_time_while_keyed_records_go_at_once() -> None:
+    """An area written by every batch reaches the changelog once per hold, with its latest
+    value; the statuses do not wait."""
+    areas = _table("areas")
+    clock = _Clock()
+
+    async def scenario() -> tuple[list[Any], list[Any], list[Any]]:
+        producer = _Producer(partitions=1)
+        outbox = Outbox(lambda: producer, hold_s=3.0, clock=clock)
+        for version in range(5):
+            outbox.add_change(areas, 0, b"64.71", b"v%d" % version)
+            outbox.add_keyed("sitrep.status", b"64.71", b"s%d" % version)
+            await outbox.send()
+            clock.now += 0.5
+        during = [records for topic, _, records, _ in producer.batches if topic != "sitrep.status"]
+        clock.now += 1.0  # 3 s after the first write
+        await outbox.send()
+        after_hold = [
+            records for topic, _, records, _ in producer.batches if topic != "sitrep.status"
+        ]
+        outbox.add_change(areas, 0, b"64.71", b"v5")
+        delivering = asyncio.ensure_future(outbox.delivered())  # before a commit: everything
+        await asyncio.sleep(0.01)
+        producer.acknowledge_all()
+        await asyncio.wait_for(delivering, timeout=2)
+        return during, after_hold, producer.batches
+
+    during, after_hold, batches = run_in_own_loop(scenario)
+    assert during == []
+    assert after_hold == [[(b"64.71", b"v4")]]
+    changelog = [records for topic, _, records, _ in batches if topic == "app-areas-changelog"]
+    assert changelog == [[(b"64.71", b"v4")], [(b"64.71", b"v5")]]
+    statuses = [records for topic, _, records, _ in batches if topic == "sitrep.status"]
+    assert statuses == [[(b"64.71", b"s%d" % version)] for version in range(5)]
+    assert areas.data.persisted == {("app-areas-changelog", 0): 1}
+
+
+def test_held_changes_go_once_they_pass_the_byte_bound() -> None:
+    areas = _table("areas")
+    clock = _Clock()
+
+    async def scenario() -> tuple[int, int, Outbox]:
+        producer = _Producer()
+        outbox = Outbox(lambda: producer, hold_s=60.0, hold_bytes=1000, clock=clock)
+        outbox.add_change(areas, 0, b"a", b"x" * 600)
+        await outbox.send()
+        held = len(producer.batches)
+        outbox.add_change(areas, 0, b"a", b"y" * 600)  # replaces: still 601 bytes held
+        await outbox.send()
+        still_held = len(producer.batches)
+        outbox.add_change(areas, 0, b"b", b"z" * 600)
+        await outbox.send()
+        return held + still_held, len(producer.batches), outbox
+
+    before, after, outbox = run_in_own_loop(scenario)
+    assert (before, after) == (0, 1)
+    assert (outbox.changes_added, outbox.changes_sent) == (3, 2)
+    assert outbox.change_bytes_sent == 2 * 601
