@@ -90,15 +90,42 @@ def _bump(counts: dict[str, int], key: str, delta: int) -> None:
         counts.pop(key, None)
 
 
+def exact_terms(values: list[float]) -> list[float]:
+    """A few floats whose exact sum is the exact sum of ``values``, the rounded sum first.
+
+    ``math.fsum`` of them is therefore ``math.fsum(values)``, bit for bit, and a change to one
+    of the values can be added to them as two more terms (the old value negated, the new one).
+    """
+    terms: list[float] = []
+    rest = list(values)
+    while (total := math.fsum(rest)) != 0.0:
+        terms.append(total)
+        rest.append(-total)
+    return terms
+
+
 class Buckets:
     """The minute buckets of one area (a dict minute -> Bucket with the operations on it).
 
     Each bucket's JSON is kept until the bucket changes: an area is stored after every batch
     that touches it, and after a day it holds some 1,400 buckets of which a batch changes one
     or two (encoding all of them again was most of the engine's time).
+
+    The score is asked for several times per event, mostly at the minute of the last one: from
+    the second time at a minute on, it is kept as exact terms (``exact_terms``) that each
+    weight change adds to, instead of summing up to a day of weighted minutes again.
     """
 
-    __slots__ = ("_by_minute", "_json", "_oldest", "_weighted_minutes", "_weights")
+    __slots__ = (
+        "_by_minute",
+        "_json",
+        "_oldest",
+        "_score_minute",
+        "_score_table",
+        "_score_terms",
+        "_weighted_minutes",
+        "_weights",
+    )
 
     def __init__(self, by_minute: dict[int, Bucket] | None = None) -> None:
         self._by_minute: dict[int, Bucket] = by_minute if by_minute is not None else {}
@@ -111,6 +138,11 @@ class Buckets:
         weighted = sorted((m, b.weight) for m, b in self._by_minute.items() if b.weight)
         self._weighted_minutes: list[int] = [minute for minute, _ in weighted]
         self._weights: list[float] = [weight for _, weight in weighted]
+        # The score at ``_score_minute`` as exact terms (None: not kept), with the decay table
+        # it was worked out with.
+        self._score_minute: int | None = None
+        self._score_table: tuple[float, ...] = ()
+        self._score_terms: list[float] | None = None
 
     def __len__(self) -> int:
         return len(self._by_minute)
@@ -146,6 +178,16 @@ class Buckets:
         minutes = self._weighted_minutes
         index = bisect_left(minutes, minute)
         present = index < len(minutes) and minutes[index] == minute
+        terms = self._score_terms
+        if terms is not None:
+            age = self._score_minute - minute  # type: ignore[operator]
+            if 0 <= age < len(self._score_table):
+                # Exact: the products the full sum would take, the old one taken back.
+                decay = self._score_table[age]
+                if present:
+                    terms.append(-(self._weights[index] * decay))
+                if weight:
+                    terms.append(weight * decay)
         if weight:
             if present:
                 self._weights[index] = weight
@@ -190,6 +232,8 @@ class Buckets:
             self._json.pop(minute, None)
         self._oldest = min(self._by_minute, default=None)
         cut = bisect_left(self._weighted_minutes, oldest_kept)
+        if cut:
+            self._score_terms = None  # they may have been inside the score's window
         del self._weighted_minutes[:cut]
         del self._weights[:cut]
 
@@ -200,13 +244,24 @@ class Buckets:
         # fsum is exact whatever the order, so a state rebuilt after a restart (buckets in
         # another order) gives the very same float.
         table = config.decay_table
+        terms = self._score_terms
+        if terms is not None and now == self._score_minute and table is self._score_table:
+            if len(terms) > 64:
+                terms = self._score_terms = exact_terms(terms)
+            return math.fsum(terms)
         minutes = self._weighted_minutes
         first = bisect_left(minutes, now - len(table) + 1)  # inside the incident window
         last = bisect_right(minutes, now)
         # weight * decay(now - minute) for each, iterated in C (map) rather than in Python.
         ages = map(operator.sub, repeat(now, last - first), minutes[first:last])
         decays = map(table.__getitem__, ages)
-        return math.fsum(map(operator.mul, self._weights[first:last], decays))
+        products = list(map(operator.mul, self._weights[first:last], decays))
+        if now == self._score_minute and table is self._score_table:
+            # The second time at this minute: more are likely (each event of the minute).
+            self._score_terms = exact_terms(products)
+            return math.fsum(self._score_terms)
+        self._score_minute, self._score_table, self._score_terms = now, table, None
+        return math.fsum(products)
 
     def open_counts(
         self, now: int, window_minutes: int

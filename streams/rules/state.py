@@ -61,16 +61,23 @@ class GroupState:
     area_code: str
     since: int  # stream minute the group was first watched
     applied: int = -1  # highest source offset applied (crash replay skips up to it)
-    buckets: dict[int, list[int]] = field(default_factory=dict)  # minute -> [warning, critical]
+    # minute -> [warning, critical], in minute order: ``encode`` writes them as they are.
+    buckets: dict[int, list[int]] = field(default_factory=dict)
     evidence: list[Evidence] = field(default_factory=list)
 
     def add(self, item: Evidence) -> None:
+        buckets, minute = self.buckets, item.minute
+        counts = buckets.get(minute)
+        # A minute before the newest one kept (a late report) takes its place in the order.
+        late = counts is None and bool(buckets) and minute < next(reversed(buckets))
+        warning, critical = (0, 0) if counts is None else counts
         # A new list rather than a change in place: copies share the lists (see ``copy``).
-        warning, critical = self.buckets.get(item.minute, (0, 0))
-        self.buckets[item.minute] = [
+        buckets[minute] = [
             warning + (1 if item.tiers & WARNING_BIT else 0),
             critical + (1 if item.tiers & CRITICAL_BIT else 0),
         ]
+        if late:
+            self.buckets = dict(sorted(buckets.items()))
         # Kept in minute order; a new item goes after those of its minute (a stable sort).
         insort(self.evidence, item, key=_minute)
         del self.evidence[:-EVIDENCE_CAP]
@@ -102,7 +109,7 @@ class GroupState:
             "area": self.area_code,
             "since": self.since,
             "applied": self.applied,
-            "buckets": {str(m): c for m, c in sorted(self.buckets.items())},
+            "buckets": self.buckets,  # in minute order; the codec writes the keys as strings
             "evidence": [e.encode() for e in self.evidence],
         }
         return codec.dumps(data)

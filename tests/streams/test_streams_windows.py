@@ -122,3 +122,33 @@ def test_the_stored_json_follows_every_change(config: ScoringConfig) -> None:
     assert again == codec.dumps({"b": buckets.encode()})
     assert again != first
     assert Buckets.decode(codec.loads(again)["b"]).encode() == buckets.encode()
+
+
+def test_the_score_kept_between_events_of_a_minute_is_the_full_sum_bit_for_bit(
+    config: ScoringConfig,
+) -> None:
+    """Several events per minute, each asking for the score (as the engine does): the kept
+    score takes every change, at any minute of the window, and equals the full sum."""
+    rng = random.Random(11)
+    buckets, opened = Buckets(), list[Contribution]()
+    kept = 0
+    for now in range(0, 2400, 7):
+        buckets.prune(now, config.retention_minutes)
+        for event in range(rng.randint(1, 6)):
+            minute = now - rng.choice([0, 0, 1, 30, 600, 1439, 1440, 3000])
+            if rng.random() < 0.7:
+                share = Contribution(minute, rng.uniform(0.1, 9), "kerusuhan", 3, f"r{now}-{event}")
+                buckets.add(share)
+                opened.append(share)
+            if opened and rng.random() < 0.4:
+                buckets.remove(opened.pop(rng.randrange(len(opened))))
+            score = buckets.score(now, config)
+            fresh = Buckets.decode(codec.loads(codec.dumps(buckets.encode())))
+            assert score == fresh.score(now, config)  # a restarted worker's, same bits
+            assert score == math.fsum(
+                bucket.weight * config.decay(now - minute)
+                for minute in buckets.minutes()
+                if (bucket := buckets.get(minute)) is not None and now - minute >= 0
+            )
+            kept += event > 0
+    assert kept > 100  # the kept score was what most events read

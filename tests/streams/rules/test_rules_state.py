@@ -45,3 +45,20 @@ def test_memory_is_bounded_by_the_buckets_kept() -> None:
     assert len(decoded) == 2  # the two most recent; 100 buckets each
     decoded.forget("spike|64.09")
     assert len(decoded) == 1
+
+
+def test_late_minutes_are_stored_in_minute_order_as_before() -> None:
+    """The stored bytes must not depend on the order reports arrived in (a replay, another
+    worker): the buckets are written in minute order, the same bytes as a sorted encoding."""
+    in_order, late = GroupState("64.71", since=0), GroupState("64.71", since=0)
+    for minute in (29_400_003, 29_400_005, 29_400_005, 29_400_009):
+        in_order.add(Evidence(minute, f"r-{minute}", tiers=1))
+    for minute in (29_400_009, 29_400_005, 29_400_003, 29_400_005):
+        late.add(Evidence(minute, f"r-{minute}", tiers=1))
+    raw = late.encode()
+    assert raw.index(b'"29400003"') < raw.index(b'"29400005"') < raw.index(b'"29400009"')
+    assert GroupState.decode(raw).buckets == in_order.buckets
+    assert [list(state.buckets) for state in (in_order, late)] == [
+        [29_400_003, 29_400_005, 29_400_009]
+    ] * 2
+    assert raw == in_order.encode()
