@@ -188,6 +188,8 @@ class Buckets:
                     terms.append(-(self._weights[index] * decay))
                 if weight:
                     terms.append(weight * decay)
+                if len(terms) > 256:  # changes with no score asked in between
+                    self._score_terms = exact_terms(terms)
         if weight:
             if present:
                 self._weights[index] = weight

@@ -152,3 +152,16 @@ def test_the_score_kept_between_events_of_a_minute_is_the_full_sum_bit_for_bit(
             )
             kept += event > 0
     assert kept > 100  # the kept score was what most events read
+
+
+def test_many_changes_between_two_scores_keep_the_kept_score_exact(config: ScoringConfig) -> None:
+    buckets = Buckets()
+    buckets.add(Contribution(1000, 2.5, "kerusuhan", 3, "r-0"))
+    buckets.score(1000, config)
+    buckets.score(1000, config)  # kept from here on
+    rng = random.Random(3)
+    for number in range(400):  # more than the kept terms may grow to before they are merged
+        minute = 1000 - rng.randrange(0, 1500)
+        buckets.add(Contribution(minute, rng.uniform(0.1, 9), "kerusuhan", 2, f"r-{number}"))
+    fresh = Buckets.decode(codec.loads(codec.dumps(buckets.encode())))
+    assert buckets.score(1000, config) == fresh.score(1000, config)
