@@ -665,6 +665,9 @@ def _wire(runtime: WorkerRuntime) -> None:
         await runtime.outbox.send()
 
     async def on_revoked(sender: Any, revoked: Any, **_: Any) -> None:
+        # Faust flushed before this signal; a write made since (the emit timer's) must not stay
+        # held and reach the changelog after the partition's next owner has written it.
+        await runtime.outbox.delivered()
         runtime.forget()
 
     app.agent(runtime.reports_topic, name="status-engine")(status_engine)
