@@ -35,12 +35,12 @@ from sitrep.settings import Settings
 from sitrep.topics import TopicSpec, ensure_topics
 from streams.alerting import AlertingRuntime, AlertMetrics
 from streams.current import partition_of, table_read
-from streams.emission import Why, plan_emit
+from streams.emission import ChangedQueue, Why, plan_emit
 from streams.engine import Envelope, PartitionClock, PartitionEngine, Table
 from streams.fetching import prompt_fetch_consumer
 from streams.metrics import WorkerMetrics
 from streams.outbox import GatheredTable, Outbox
-from streams.partitions import expected_areas, partition_for_key
+from streams.partitions import area_partition, expected_areas, partition_for_key
 from streams.render import (
     ProvinceState,
     comparable,
@@ -220,6 +220,8 @@ class WorkerRuntime:
     expected: dict[int, list[str]] = field(default_factory=dict)
     known: dict[int, set[str]] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
+    changed: ChangedQueue = field(default_factory=ChangedQueue)  # dirty, by end of debounce
+    changed_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     dirty_provinces: set[str] = field(default_factory=set)
     time_pending: set[str] = field(default_factory=set)  # the minute moved on: re-render
     sent: dict[str, SentStatus] = field(default_factory=dict)
@@ -253,6 +255,7 @@ class WorkerRuntime:
         """Partitions moved: cached states and send history may belong to someone else now."""
         self.engine.forget()
         self.dirty.clear()
+        self.changed.clear()
         self.dirty_provinces.clear()
         self.time_pending.clear()
         self.sent.clear()
@@ -271,14 +274,22 @@ class WorkerRuntime:
         sent = self.sent.get(code)
         return None if sent is None else sent.wall
 
+    def mark_changed(self, codes: Iterable[str]) -> None:
+        """Areas a batch changed: each is sent as soon as its debounce allows."""
+        interval = self.settings.worker.emit_interval_ms / 1000
+        for code in codes:
+            self.dirty.add(code)
+            self.changed.add(code, self.last_sent(code), interval)
+        if self.changed:
+            self.changed_wakeup.set()
+
     def note_area(self, code: str, partition: int) -> None:
         self.known.setdefault(partition, set()).add(code)
 
     def scan_known_areas(self) -> None:
         for key in list(self.tables[Table.AREAS].keys()):
             code = key.decode()
-            regency = ".".join(code.split(".")[:2])
-            self.note_area(code, partition_for_key(regency, self.partitions))
+            self.note_area(code, area_partition(code, self.partitions))
         self.needs_scan = False
 
     # --- clocks ----------------------------------------------------------------------------
@@ -334,7 +345,6 @@ class WorkerRuntime:
 
     def describe_area(self, code: str) -> dict[str, Any] | None:
         """Rendered status plus the engine's view of the area, for the web page."""
-        regency = ".".join(code.split(".")[:2])
         if code.count(".") == 0:
             raw = self.provinces.get(code.encode())
             if raw is None:
@@ -346,7 +356,7 @@ class WorkerRuntime:
                 datetime.now(self.zone),
             )
             return {"status": province.model_dump(mode="json")}
-        partition = partition_for_key(regency, self.partitions)
+        partition = area_partition(code, self.partitions)
         clocks = {p: self.partition_clock(p) for p in range(self.partitions)}
         view = self.render_clock(clocks, partition, time.time())
         if view is None:
@@ -664,6 +674,25 @@ def _wire(runtime: WorkerRuntime) -> None:
         await _report_progress(runtime, assigned)
         await runtime.outbox.send()
 
+    async def send_changed() -> None:
+        # Between the timer's ticks: a changed area goes out the moment its debounce ends.
+        while True:
+            due = runtime.changed.next_due()
+            wait = EMIT_TICK_S if due is None else min(EMIT_TICK_S, max(0.0, due - time.time()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(runtime.changed_wakeup.wait(), wait)
+            runtime.changed_wakeup.clear()
+            assigned = runtime.assigned(runtime.reports_topic.get_topic_name())
+            if runtime.stopping or runtime.app.tables.recovery.in_recovery or not assigned:
+                await asyncio.sleep(EMIT_TICK_S)
+                continue
+            try:
+                sent = _emit_changed(runtime, assigned)
+            except _partition_revoked():
+                continue  # the rebalance forgets what this partition had queued
+            if sent:
+                await runtime.outbox.send()
+
     async def on_revoked(sender: Any, revoked: Any, **_: Any) -> None:
         # Faust flushed before this signal; a write made since (the emit timer's) must not stay
         # held and reach the changelog after the partition's next owner has written it.
@@ -696,11 +725,19 @@ def _wire(runtime: WorkerRuntime) -> None:
         app.agent(commands_topic, name="alert-commands")(alert_commands)
         runtime.handlers = (level_alerts, alert_commands)
     app.timer(interval=EMIT_TICK_S, name="emit")(emit)
+    app.task(send_changed)
 
     app.on_partitions_revoked.connect(on_revoked)
     _pages(runtime)
     # Keep references: Faust holds agents and timers weakly in places.
-    runtime.handlers = (*runtime.handlers, status_engine, province_rollup, emit, on_revoked)
+    runtime.handlers = (
+        *runtime.handlers,
+        status_engine,
+        province_rollup,
+        emit,
+        send_changed,
+        on_revoked,
+    )
 
 
 async def _process_batch(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
@@ -748,7 +785,7 @@ async def _process_batch(runtime: WorkerRuntime, events: Sequence[Any]) -> None:
             )
         for code in result.touched:
             runtime.note_area(code, partition)
-        runtime.dirty.update(result.touched)
+        runtime.mark_changed(result.touched)
         runtime.last_offsets[partition] = max(
             runtime.last_offsets.get(partition, -1), result.last_offset
         )
@@ -892,6 +929,34 @@ async def _emit(runtime: WorkerRuntime, assigned: list[int], force: bool = False
     await _emit_provinces(runtime, wall, interval, heartbeat)
     if heartbeat:
         runtime.last_heartbeat = wall
+
+
+def _emit_changed(runtime: WorkerRuntime, assigned: list[int]) -> int:
+    """Send the changed areas whose debounce has ended; how many were sent."""
+    wall = time.time()
+    codes = runtime.changed.pop_due(
+        wall,
+        dirty=runtime.dirty,
+        last_sent=runtime.last_sent,
+        interval_s=runtime.settings.worker.emit_interval_ms / 1000,
+    )
+    if not codes:
+        return 0
+    clocks = {p: runtime.partition_clock(p) for p in assigned}
+    views = {p: runtime.render_clock(clocks, p, wall) for p in assigned}
+    sent = 0
+    for code in codes:
+        partition = area_partition(code, runtime.partitions)
+        view = views.get(partition)
+        if view is None:
+            continue  # not ours any more, or no clock yet: the timer judges it
+        status = runtime.render(code, partition, *view, wall)
+        runtime.dirty.discard(code)
+        runtime.time_pending.discard(code)
+        if status is not None:
+            runtime.send(status, wall)
+            sent += 1
+    return sent
 
 
 async def _emit_provinces(

@@ -10,11 +10,13 @@ out they stay spread.
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Callable, Iterable, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
-__all__ = ["Due", "EmitPlan", "Why", "plan_emit"]
+__all__ = ["ChangedQueue", "Due", "EmitPlan", "Why", "plan_emit"]
 
 
 class Why(Enum):
@@ -72,3 +74,61 @@ def plan_emit(
             left -= 1
         due.append(Due(code, Why.HEARTBEAT if heartbeat else Why.TIME))
     return EmitPlan(tuple(due), left)
+
+
+@dataclass
+class ChangedQueue:
+    """Changed areas in the order their debounce ends: (wall time it ends, code) in a heap.
+
+    An area is queued once however often it changes meanwhile. Its entry may go stale (the
+    timer sent the area first, or its partition moved): ``pop_due`` checks it again then.
+    """
+
+    _heap: list[tuple[float, str]] = field(default_factory=list)
+    _queued: set[str] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def add(self, code: str, last_sent: float | None, interval_s: float) -> None:
+        """Queue a changed area; ``last_sent``: wall time of its last record (None: never)."""
+        if code in self._queued:
+            return
+        self._queued.add(code)
+        ends = -math.inf if last_sent is None else last_sent + interval_s
+        heapq.heappush(self._heap, (ends, code))
+
+    def next_due(self) -> float | None:
+        """When the earliest queued debounce ends (-inf: now), None when nothing waits."""
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(
+        self,
+        wall: float,
+        *,
+        dirty: Set[str],
+        last_sent: Callable[[str], float | None],
+        interval_s: float,
+    ) -> list[str]:
+        """The queued areas to send at ``wall``, earliest first.
+
+        One no longer in ``dirty`` (sent or forgotten since) is dropped; one sent since it was
+        queued waits for the end of its new debounce.
+        """
+        due: list[str] = []
+        while self._heap and self._heap[0][0] <= wall:
+            _, code = heapq.heappop(self._heap)
+            self._queued.discard(code)
+            if code not in dirty:
+                continue
+            sent = last_sent(code)
+            # The same sum as the heap key, so an area due by the key is due here too.
+            if sent is not None and sent + interval_s > wall:
+                self.add(code, sent, interval_s)
+                continue
+            due.append(code)
+        return due
+
+    def clear(self) -> None:
+        self._heap.clear()
+        self._queued.clear()

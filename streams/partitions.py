@@ -12,12 +12,17 @@ from kafka.partitioner.default import murmur2
 
 from schemas.registry import AreaRegistry
 
-__all__ = ["expected_areas", "partition_for_key"]
+__all__ = ["area_partition", "expected_areas", "partition_for_key"]
 
 
 def partition_for_key(key: str, partitions: int) -> int:
     digest: int = murmur2(key.encode())
     return (digest & 0x7FFFFFFF) % partitions
+
+
+def area_partition(code: str, partitions: int) -> int:
+    """The partition of a regency or kecamatan: its regency's."""
+    return partition_for_key(".".join(code.split(".")[:2]), partitions)
 
 
 def expected_areas(

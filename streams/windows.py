@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import operator
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -114,12 +114,20 @@ class Buckets:
     The score is asked for several times per event, mostly at the minute of the last one: from
     the second time at a minute on, it is kept as exact terms (``exact_terms``) that each
     weight change adds to, instead of summing up to a day of weighted minutes again.
+
+    The open-incident counts of all buckets are kept as running sums, so a status (rendered
+    several times a second per busy area) takes off only the few buckets outside its window
+    instead of adding up a day of buckets.
     """
 
     __slots__ = (
         "_by_minute",
         "_json",
         "_oldest",
+        "_open_by_category",
+        "_open_by_severity",
+        "_open_minutes",
+        "_open_total",
         "_score_minute",
         "_score_table",
         "_score_terms",
@@ -143,6 +151,21 @@ class Buckets:
         self._score_minute: int | None = None
         self._score_table: tuple[float, ...] = ()
         self._score_terms: list[float] | None = None
+        # Running sums of the open counts of every bucket, and the minutes with any open.
+        self._open_minutes: list[int] = sorted(m for m, b in self._by_minute.items() if b.open)
+        self._open_total = 0
+        self._open_by_category: dict[str, int] = {}
+        self._open_by_severity: dict[str, int] = {}
+        for minute in self._open_minutes:
+            self._count_open(self._by_minute[minute], 1)
+
+    def _count_open(self, bucket: Bucket, sign: int) -> None:
+        """Add (1) or take away (-1) all of a bucket's open counts in the running sums."""
+        self._open_total += sign * bucket.open
+        for key, count in bucket.open_by_category.items():
+            _bump(self._open_by_category, key, sign * count)
+        for key, count in bucket.open_by_severity.items():
+            _bump(self._open_by_severity, key, sign * count)
 
     def __len__(self) -> int:
         return len(self._by_minute)
@@ -204,21 +227,31 @@ class Buckets:
         bucket = self._bucket(contribution.minute)
         bucket.weight += contribution.weight
         self._note_weight(contribution.minute, bucket.weight)
+        if not bucket.open:
+            insort(self._open_minutes, contribution.minute)
         bucket.open += 1
+        self._open_total += 1
+        severity = str(contribution.severity)
         _bump(bucket.open_by_category, contribution.category, 1)
-        _bump(bucket.open_by_severity, str(contribution.severity), 1)
+        _bump(bucket.open_by_severity, severity, 1)
+        _bump(self._open_by_category, contribution.category, 1)
+        _bump(self._open_by_severity, severity, 1)
 
     def remove(self, contribution: Contribution) -> None:
         bucket = self._by_minute.get(contribution.minute)
         if bucket is None or bucket.open == 0:
             return  # already expired with its bucket
         self._json.pop(contribution.minute, None)
+        self._count_open(bucket, -1)
         bucket.open -= 1
         # Exactly zero when nothing is left, so float residue never keeps a level up.
         bucket.weight = max(0.0, bucket.weight - contribution.weight) if bucket.open else 0.0
         self._note_weight(contribution.minute, bucket.weight)
         _bump(bucket.open_by_category, contribution.category, -1)
         _bump(bucket.open_by_severity, str(contribution.severity), -1)
+        self._count_open(bucket, 1)
+        if not bucket.open:
+            del self._open_minutes[bisect_left(self._open_minutes, contribution.minute)]
         if bucket.is_empty():
             del self._by_minute[contribution.minute]
 
@@ -230,9 +263,12 @@ class Buckets:
         if self._oldest is None or self._oldest >= oldest_kept:
             return  # runs for every event: most find nothing to drop
         for minute in [m for m in self._by_minute if m < oldest_kept]:
-            del self._by_minute[minute]
+            bucket = self._by_minute.pop(minute)
+            if bucket.open:
+                self._count_open(bucket, -1)
             self._json.pop(minute, None)
         self._oldest = min(self._by_minute, default=None)
+        del self._open_minutes[: bisect_left(self._open_minutes, oldest_kept)]
         cut = bisect_left(self._weighted_minutes, oldest_kept)
         if cut:
             self._score_terms = None  # they may have been inside the score's window
@@ -268,15 +304,23 @@ class Buckets:
     def open_counts(
         self, now: int, window_minutes: int
     ) -> tuple[int, dict[str, int], dict[str, int]]:
-        """Open incidents still inside the incident window: total, by category, by severity."""
-        total, by_category, by_severity = 0, dict[str, int](), dict[str, int]()
-        for minute, bucket in self._by_minute.items():
-            if bucket.open and now - window_minutes < minute <= now:
-                total += bucket.open
-                for key, count in bucket.open_by_category.items():
-                    by_category[key] = by_category.get(key, 0) + count
-                for key, count in bucket.open_by_severity.items():
-                    by_severity[key] = by_severity.get(key, 0) + count
+        """Open incidents still inside the incident window: total, by category, by severity.
+
+        The running sums less the buckets outside the window (not pruned yet, or ahead of
+        ``now``); counts that come to nothing are left out.
+        """
+        minutes = self._open_minutes
+        first = bisect_right(minutes, now - window_minutes)
+        last = bisect_right(minutes, now)
+        total = self._open_total
+        by_category, by_severity = dict(self._open_by_category), dict(self._open_by_severity)
+        for minute in minutes[:first] + minutes[last:]:
+            bucket = self._by_minute[minute]
+            total -= bucket.open
+            for key, count in bucket.open_by_category.items():
+                _bump(by_category, key, -count)
+            for key, count in bucket.open_by_severity.items():
+                _bump(by_severity, key, -count)
         return total, by_category, by_severity
 
     def window(self, now: int, minutes: int) -> WindowCounts:

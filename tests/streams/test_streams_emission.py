@@ -1,8 +1,11 @@
-"""Which areas an emit tick renders: debounce, heartbeats per area, the cap on time work."""
+"""Which areas an emit tick renders: debounce, heartbeats per area, the cap on time work; and
+the changed areas sent between ticks as their debounce ends."""
 
 from __future__ import annotations
 
-from streams.emission import Due, Why, plan_emit
+import itertools
+
+from streams.emission import ChangedQueue, Due, Why, plan_emit
 
 AREAS = [f"64.{n:02d}" for n in range(1, 11)]
 
@@ -88,3 +91,95 @@ def test_ticks_with_the_cap_get_round_every_area() -> None:
             sent[due.code] = wall
         ticks += 1
     assert ticks == 4  # 10 areas, 3 a tick
+
+
+class _Sender:
+    """The worker's side of the queue: what changed, what it sent when."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.queue = ChangedQueue()
+        self.dirty: set[str] = set()
+        self.sent: dict[str, float] = {}
+        self.records: list[tuple[float, str]] = []
+
+    def change(self, code: str) -> None:
+        self.dirty.add(code)
+        self.queue.add(code, self.sent.get(code), self.interval_s)
+
+    def send(self, code: str, wall: float) -> None:
+        self.dirty.discard(code)
+        self.sent[code] = wall
+        self.records.append((wall, code))
+
+    def send_due(self, wall: float) -> list[str]:
+        due = self.queue.pop_due(
+            wall, dirty=self.dirty, last_sent=self.sent.get, interval_s=self.interval_s
+        )
+        for code in due:
+            self.send(code, wall)
+        return due
+
+
+def test_a_changed_area_goes_out_the_moment_its_debounce_ends() -> None:
+    sender = _Sender(0.25)
+    sender.change("64.01")  # never sent: due at once
+    assert sender.queue.next_due() == float("-inf")
+    assert sender.send_due(10.0) == ["64.01"]
+    for _ in range(3):  # changes inside the debounce (at 10.05, 10.1, 10.2): queued once
+        sender.change("64.01")
+    assert len(sender.queue) == 1
+    assert sender.queue.next_due() == 10.25
+    assert sender.send_due(10.2499) == []
+    assert sender.send_due(10.25) == ["64.01"]
+    assert sender.queue.next_due() is None
+
+
+def test_areas_come_out_in_the_order_their_debounce_ends() -> None:
+    sender = _Sender(1.0)
+    sender.send("64.02", 5.0)
+    sender.send("64.01", 5.5)
+    sender.change("64.01")  # queued first, due later (6.5)
+    sender.change("64.02")  # due 6.0
+    sender.change("64.03")  # never sent
+    assert sender.send_due(5.6) == ["64.03"]
+    assert sender.send_due(7.0) == ["64.02", "64.01"]
+
+
+def test_an_area_the_timer_sent_meanwhile_waits_for_its_new_debounce() -> None:
+    sender = _Sender(1.0)
+    sender.send("64.01", 5.0)
+    sender.change("64.01")  # due 6.0
+    sender.send("64.01", 5.9)  # the emit timer (a heartbeat, say) sent it first
+    assert sender.send_due(6.0) == []  # nothing changed since: dropped
+    assert sender.queue.next_due() is None
+    sender.send("64.02", 5.0)
+    sender.change("64.02")  # due 6.0
+    sender.send("64.02", 5.9)
+    sender.change("64.02")  # changed again after that send: already queued, still due
+    assert sender.send_due(6.0) == []  # ... but only once its new debounce has passed
+    assert sender.send_due(6.8999) == []
+    assert sender.send_due(6.9) == ["64.02"]
+
+
+def test_a_busy_area_is_sent_once_per_debounce_interval_exactly() -> None:
+    """Changes every 10 ms, the sender woken at each: one record each 250 ms, never sooner."""
+    sender = _Sender(0.25)
+    for step in range(1, 301):
+        wall = 100.0 + step * 0.01
+        sender.change("64.01")
+        sender.send_due(wall)
+        due = sender.queue.next_due()
+        assert due is None or due > wall  # nothing left waiting that is due
+    times = [wall for wall, _ in sender.records]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(times) == 12  # 3 s of changes
+    assert min(gaps) >= 0.25 - 1e-9 and max(gaps) < 0.25 + 0.01 + 1e-9
+
+
+def test_clear_forgets_everything_queued() -> None:
+    sender = _Sender(1.0)
+    sender.change("64.01")
+    sender.queue.clear()
+    assert sender.queue.next_due() is None
+    assert sender.send_due(100.0) == []

@@ -165,3 +165,46 @@ def test_many_changes_between_two_scores_keep_the_kept_score_exact(config: Scori
         buckets.add(Contribution(minute, rng.uniform(0.1, 9), "kerusuhan", 2, f"r-{number}"))
     fresh = Buckets.decode(codec.loads(codec.dumps(buckets.encode())))
     assert buckets.score(1000, config) == fresh.score(1000, config)
+
+
+def _open_counts_summed(
+    buckets: Buckets, now: int, window: int
+) -> tuple[int, dict[str, int], dict[str, int]]:
+    """Open counts added up bucket by bucket over the window (what a status shows)."""
+    total, by_category, by_severity = 0, dict[str, int](), dict[str, int]()
+    for minute in buckets.minutes():
+        bucket = buckets.get(minute)
+        if bucket is not None and now - window < minute <= now:
+            total += bucket.open
+            for key, count in bucket.open_by_category.items():
+                by_category[key] = by_category.get(key, 0) + count
+            for key, count in bucket.open_by_severity.items():
+                by_severity[key] = by_severity.get(key, 0) + count
+    return total, by_category, by_severity
+
+
+def test_open_counts_follow_every_change_and_match_the_buckets(config: ScoringConfig) -> None:
+    """Incidents opened and resolved at any minute (late ones, ones ahead of the clock), with
+    pruning: the kept counts equal the buckets added up, and a decoded copy's."""
+    rng = random.Random(5)
+    buckets, opened = Buckets(), list[Contribution]()
+    window = config.incident_window_minutes
+    for now in range(0, 4000, 13):
+        buckets.prune(now, config.retention_minutes)
+        for event in range(rng.randint(1, 5)):
+            if rng.random() < 0.65:
+                minute = now - rng.choice([-5, 0, 0, 1, 60, 1439, 1440, 2000])
+                category = rng.choice(["kerusuhan", "hoaks", "logistik"])
+                share = Contribution(
+                    minute, rng.uniform(0, 5), category, rng.randint(1, 5), f"r{event}"
+                )
+                buckets.add(share)
+                opened.append(share)
+            elif opened:
+                buckets.remove(opened.pop(rng.randrange(len(opened))))
+        fresh = Buckets.decode(codec.loads(codec.dumps(buckets.encode())))
+        for at, width in ((now, window), (now, 60), (now - 30, window), (now + 2000, window)):
+            expected = _open_counts_summed(buckets, at, width)
+            assert buckets.open_counts(at, width) == expected
+            assert fresh.open_counts(at, width) == expected
+    assert _open_counts_summed(buckets, 3990, window)[0] > 0  # incidents were open at the end
