@@ -364,6 +364,13 @@ class WorkerGroup:
         readings = [read(process.pid) for process in self.processes]
         return sum(reading.cpu_s for reading in readings if reading is not None)
 
+    def rss_mib(self) -> list[float]:
+        """Resident memory of each worker process now (0 for one that has exited)."""
+        from bench.procstat import read
+
+        readings = [read(process.pid) for process in self.processes]
+        return [round(r.rss_mib, 1) if r is not None else 0.0 for r in readings]
+
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:
@@ -528,6 +535,7 @@ def command(
                         break
             sender.join()
             cpu_used, cpu_wall = group.cpu_seconds() - cpu_before, time.time() - started
+            rss_mib = group.rss_mib()
             # The last statuses, and the table writes the workers still hold back.
             time.sleep(max(emit_interval_ms / 1000 * 2 if emit_interval_ms else 2.5, held_s))
             statuses.stop.set()
@@ -599,6 +607,7 @@ def command(
             f"worker CPU: {cpu_ms_per_1000:.0f} ms per 1,000 reports "
             f"({cpu_used / max(cpu_wall, 1e-9):.2f} cores on average while sending)"
         )
+        click.echo("worker RSS at the end: " + " / ".join(f"{rss:.0f} MiB" for rss in rss_mib))
         reports_sent = max(1, len(sent_at))
         click.echo(
             f"changelog: {changelog['bytes_sent'] / reports_sent:,.0f} bytes and "
@@ -622,6 +631,7 @@ def command(
             "history_hours": history_hours,
             "history_count": history,
             "worker_cpu_ms_per_1000_reports": round(cpu_ms_per_1000, 1),
+            "worker_rss_mib": rss_mib,
             "changelog": changelog,
             "changelog_hold_ms": settings.worker.changelog_hold_ms,
             "run": run,

@@ -170,3 +170,7 @@ def test_the_worker_benchmark_builds_up_history_first_and_times_only_the_rest(
     assert changelog["records_sent"] > 0 and changelog["bytes_sent"] > 0
     assert int(printed.group(1).replace(",", "")) == round(changelog["bytes_sent"] / 300)
     assert float(printed.group(2)) == round(changelog["records_sent"] / 300, 2)
+    # The worker's memory at the end, as printed (a worker process takes well over 50 MiB).
+    rss = re.search(r"worker RSS at the end: (\d+) MiB", output)
+    assert rss is not None and params["worker_rss_mib"][0] > 50, output[-3000:]
+    assert int(rss.group(1)) == round(params["worker_rss_mib"][0])

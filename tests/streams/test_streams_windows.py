@@ -208,3 +208,40 @@ def test_open_counts_follow_every_change_and_match_the_buckets(config: ScoringCo
             assert buckets.open_counts(at, width) == expected
             assert fresh.open_counts(at, width) == expected
     assert _open_counts_summed(buckets, 3990, window)[0] > 0  # incidents were open at the end
+
+
+def test_buckets_kept_as_json_change_as_decoded_ones_do(config: ScoringConfig) -> None:
+    """A worker stores an area after every batch and then keeps its buckets as their JSON.
+    The same changes made to buckets stored and read back after every step (so every change
+    lands on a bucket kept as JSON) give the same bytes, score and counts as buckets never
+    stored."""
+    rng = random.Random(8)
+    plain, stored = Buckets(), Buckets()
+    opened = list[Contribution]()
+    window = config.incident_window_minutes
+    for now in range(0, 3000, 11):
+        for buckets in (plain, stored):
+            buckets.prune(now, config.retention_minutes)
+        for event in range(rng.randint(1, 4)):
+            minute = now - rng.choice([0, 0, 1, 90, 1439, 1500])
+            roll = rng.random()
+            for buckets in (plain, stored):
+                if roll < 0.4:
+                    buckets.count_report(minute, ReportKind.INCIDENT, Category.CLASH)
+                elif roll < 0.75:
+                    share = Contribution(minute, 1.5 + event, "kerusuhan", 3, f"r{now}-{event}")
+                    buckets.add(share)
+                elif opened:
+                    buckets.remove(opened[-1])
+            if 0.4 <= roll < 0.75:
+                opened.append(share)
+            elif roll >= 0.75 and opened:
+                opened.pop()
+        if now % 5 == 0:  # a restart: read back from the stored bytes
+            stored = Buckets.decode(codec.loads(codec.dumps(stored.encode_json())))
+        stored.encode_json()  # what storing does: every bucket is JSON alone from here on
+        assert codec.dumps(stored.encode_json()) == codec.dumps(plain.encode_json())
+        assert stored.score(now, config) == plain.score(now, config)
+        assert stored.open_counts(now, window) == plain.open_counts(now, window)
+        assert stored.window(now, 60) == plain.window(now, 60)
+    assert len(plain) > 100
