@@ -915,16 +915,7 @@ async def _emit(runtime: WorkerRuntime, assigned: list[int], force: bool = False
         )
         budget = plan.budget_left
         for due in plan.due:
-            code = due.code
-            status = runtime.render(code, partition, now, origin, wall)
-            runtime.dirty.discard(code)
-            runtime.time_pending.discard(code)
-            if status is None:
-                continue
-            sent = runtime.sent.get(code)
-            if due.why is Why.TIME and sent and _same_display(sent.facts, status):
-                continue
-            runtime.send(status, wall)
+            _render_and_send(runtime, due.code, partition, (now, origin), wall, due.why)
     heartbeat = force or wall - runtime.last_heartbeat >= settings.heartbeat_s
     await _emit_provinces(runtime, wall, interval, heartbeat)
     if heartbeat:
@@ -950,13 +941,30 @@ def _emit_changed(runtime: WorkerRuntime, assigned: list[int]) -> int:
         view = views.get(partition)
         if view is None:
             continue  # not ours any more, or no clock yet: the timer judges it
-        status = runtime.render(code, partition, *view, wall)
-        runtime.dirty.discard(code)
-        runtime.time_pending.discard(code)
-        if status is not None:
-            runtime.send(status, wall)
-            sent += 1
+        sent += _render_and_send(runtime, code, partition, view, wall, Why.CHANGED)
     return sent
+
+
+def _render_and_send(
+    runtime: WorkerRuntime,
+    code: str,
+    partition: int,
+    view: tuple[int, int | None],
+    wall: float,
+    why: Why,
+) -> bool:
+    """Render an area at ``view`` (now, origin) and send it, unless only time moved and
+    nothing an operator sees changed; either way it is no longer pending. Sent or not."""
+    status = runtime.render(code, partition, *view, wall)
+    runtime.dirty.discard(code)
+    runtime.time_pending.discard(code)
+    if status is None:
+        return False
+    sent = runtime.sent.get(code)
+    if why is Why.TIME and sent and _same_display(sent.facts, status):
+        return False
+    runtime.send(status, wall)
+    return True
 
 
 async def _emit_provinces(

@@ -288,15 +288,16 @@ class Buckets:
             self._oldest = min(self._by_minute, default=None)
         if self._oldest is None or self._oldest >= oldest_kept:
             return  # runs for every event: most find nothing to drop
+        # Only the dropped buckets with open incidents are read (for the running sums).
+        open_cut = bisect_left(self._open_minutes, oldest_kept)
+        for minute in self._open_minutes[:open_cut]:
+            self._count_open(cast(Bucket, self.get(minute)), -1)
+        del self._open_minutes[:open_cut]
         for minute in [m for m in self._by_minute if m < oldest_kept]:
-            bucket = self.get(minute)
-            if bucket is not None and bucket.open:
-                self._count_open(bucket, -1)
             del self._by_minute[minute]
             self._json.pop(minute, None)
             self._changed.discard(minute)
         self._oldest = min(self._by_minute, default=None)
-        del self._open_minutes[: bisect_left(self._open_minutes, oldest_kept)]
         cut = bisect_left(self._weighted_minutes, oldest_kept)
         if cut:
             self._score_terms = None  # they may have been inside the score's window
